@@ -1,0 +1,33 @@
+# `make run`: set up and run the main job (whole pipeline, built-in data, kfp.local, CPU).
+# `make test`: set up and run the test suite (includes a real end-to-end pipeline run).
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test setup compile lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "bertpipe needs $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/bertpipe run
+
+test: $(STAMP)
+	$(PY) -m pytest -ra --durations=15
+
+compile: $(STAMP)
+	$(VENV)/bin/bertpipe compile -o bertpipe.yaml
+
+# Re-pin every transitive dependency after changing pyproject.toml.
+lock: $(STAMP)
+	$(PY) -m pip freeze --exclude-editable --exclude bertpipe > constraints.txt
+
+clean:
+	rm -rf $(VENV) bertpipe-runs .pytest_cache

@@ -1,0 +1,153 @@
+"""Configuration of a bertpipe run: the one source of truth.
+
+The CLI flags, the KFP pipeline parameters and the Python API are all derived from the
+dataclasses below (``PipelineConfig.parameters()`` lists them). Every field is validated in
+``__post_init__`` so that a bad value fails with one clear line before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Mapping
+
+BUILTIN_ENCODERS = ("minilm-l6",)
+# Built-in datasets and the column that keeps related rows on one side of the split.
+BUILTIN_DATASETS = {"builtin://rotten_tomatoes": "movie_name"}
+POOLINGS = ("pooled", "cls", "mean", "max")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message is one line meant for the user."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def parse_trainable_blocks(value: str | int, num_blocks: int | None = None) -> int | None:
+    """Parses ``--trainable-blocks``: ``all`` -> None (full fine-tuning), else an int N >= 0.
+
+    N trainable blocks means the *last* N transformer blocks (and the pooler, when it is used)
+    train, while the embeddings and the first ``num_blocks - N`` blocks stay frozen.
+    """
+    text = str(value).strip().lower()
+    if text == "all":
+        return None
+    _require(bool(re.fullmatch(r"\d+", text)),
+             f"trainable_blocks must be 'all' or a non-negative integer, got {value!r}")
+    n = int(text)
+    if num_blocks is not None:
+        _require(n <= num_blocks,
+                 f"trainable_blocks={n} but the encoder has only {num_blocks} transformer blocks")
+    return n
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the rows come from and how they become model inputs.
+
+    ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``) passed
+    through unchanged; empty means the DirectRunner.
+    """
+
+    data_path: str = next(iter(BUILTIN_DATASETS))
+    text_column: str = "text"
+    text_pair_column: str = ""
+    label_column: str = "label"
+    split_key_column: str = ""
+    eval_fraction: float = 0.2
+    max_seq_length: int = 64
+    num_shards: int = 0
+    gzip: bool = True
+    beam_options: str = ""
+
+    def __post_init__(self) -> None:
+        _require(bool(self.data_path.strip()), "data_path must not be empty")
+        _require(bool(self.text_column.strip()), "text_column must not be empty")
+        _require(bool(self.label_column.strip()), "label_column must not be empty")
+        _require(0.0 < self.eval_fraction < 1.0,
+                 f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        _require(8 <= self.max_seq_length <= 512,
+                 f"max_seq_length must be in [8, 512], got {self.max_seq_length}")
+        _require(self.num_shards >= 0, f"num_shards must be >= 0, got {self.num_shards}")
+
+    @property
+    def effective_split_key(self) -> str:
+        """The column hashed for the train/eval split.
+
+        Named explicitly, else the built-in dataset's grouping column, else the text itself.
+        """
+        return (self.split_key_column or BUILTIN_DATASETS.get(self.data_path)
+                or self.text_column)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How the classifier is fine-tuned."""
+
+    trainable_blocks: str = "2"
+    pooling: str = "mean"
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 2e-4
+    warmup_fraction: float = 0.1
+    dropout: float = 0.1
+    max_train_examples: int = 0
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        parse_trainable_blocks(self.trainable_blocks)
+        _require(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(0.0 < self.learning_rate < 1.0,
+                 f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        _require(0.0 <= self.warmup_fraction < 1.0,
+                 f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _require(self.max_train_examples >= 0,
+                 f"max_train_examples must be >= 0, got {self.max_train_examples}")
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """A whole run: which encoder, which data, how to train."""
+
+    encoder: str = BUILTIN_ENCODERS[0]
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.encoder.strip()), "encoder must not be empty")
+
+    def parameters(self) -> dict[str, Any]:
+        """Flat ``{name: value}`` view: the KFP pipeline parameters and the CLI flags."""
+        flat: dict[str, Any] = {"encoder": self.encoder}
+        flat.update(dataclasses.asdict(self.data))
+        flat.update(dataclasses.asdict(self.train))
+        return flat
+
+    @classmethod
+    def from_parameters(cls, params: Mapping[str, Any]) -> "PipelineConfig":
+        """Inverse of ``parameters()``; unknown names are an error, missing ones take defaults."""
+        known = cls().parameters()
+        unknown = sorted(set(params) - set(known))
+        _require(not unknown, f"unknown parameter(s): {', '.join(unknown)}")
+
+        def pick(klass: type) -> dict[str, Any]:
+            return {f.name: params[f.name] for f in dataclasses.fields(klass) if f.name in params}
+
+        return cls(encoder=str(params.get("encoder", known["encoder"])),
+                   data=DataConfig(**pick(DataConfig)),
+                   train=TrainConfig(**pick(TrainConfig)))
+
+
+def field_types() -> dict[str, type]:
+    """Python type of every flat parameter (for CLI parsing and KFP signatures)."""
+    types: dict[str, type] = {"encoder": str}
+    for klass in (DataConfig, TrainConfig):
+        for f in dataclasses.fields(klass):
+            types[f.name] = {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+    return types

@@ -1,0 +1,1 @@
+"""Pretrained BERT encoders, imported into the TF Hub BERT encoder interface."""

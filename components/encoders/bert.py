@@ -1,0 +1,170 @@
+"""A BERT encoder as a ``tf.Module`` whose variable names say which block they belong to.
+
+    encoder = BertEncoder(BertConfig(vocab_size=100, hidden_size=32, num_layers=2,
+                                     num_heads=4, intermediate_size=64))
+    out = encoder({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
+    out["sequence_output"], out["pooled_output"], out["encoder_outputs"]
+
+Variable names are ``embeddings/...``, ``transformer/layer_{i}/...`` and ``pooler/...`` so that
+freezing by block is a matter of reading names (see ``components/train/freezing.py``).
+The maths follows Hugging Face ``BertModel`` exactly (post-LayerNorm, erf GELU, eps 1e-12).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    vocab_size: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    hidden_dropout: float = 0.1
+    attention_dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of "
+                             f"num_heads {self.num_heads}")
+
+    @classmethod
+    def from_hf_json(cls, path: Path) -> "BertConfig":
+        """Reads a Hugging Face ``config.json`` of a BERT model."""
+        raw = json.loads(Path(path).read_text())
+        if raw.get("hidden_act", "gelu") != "gelu":
+            raise ValueError(f"unsupported hidden_act {raw['hidden_act']!r} (only exact gelu)")
+        if raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError("only absolute position embeddings are supported")
+        return cls(vocab_size=raw["vocab_size"], hidden_size=raw["hidden_size"],
+                   num_layers=raw["num_hidden_layers"], num_heads=raw["num_attention_heads"],
+                   intermediate_size=raw["intermediate_size"],
+                   max_position_embeddings=raw.get("max_position_embeddings", 512),
+                   type_vocab_size=raw.get("type_vocab_size", 2),
+                   hidden_dropout=raw.get("hidden_dropout_prob", 0.1),
+                   attention_dropout=raw.get("attention_probs_dropout_prob", 0.1),
+                   layer_norm_eps=raw.get("layer_norm_eps", 1e-12))
+
+    def variable_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Every variable of the encoder by name, in creation order."""
+        h, f = self.hidden_size, self.intermediate_size
+        shapes: dict[str, tuple[int, ...]] = {
+            "embeddings/word_embeddings": (self.vocab_size, h),
+            "embeddings/position_embeddings": (self.max_position_embeddings, h),
+            "embeddings/type_embeddings": (self.type_vocab_size, h),
+            "embeddings/layer_norm/gamma": (h,),
+            "embeddings/layer_norm/beta": (h,),
+        }
+        for i in range(self.num_layers):
+            p = f"transformer/layer_{i}"
+            for proj in ("query", "key", "value", "attention_output"):
+                shapes[f"{p}/self_attention/{proj}/kernel"] = (h, h)
+                shapes[f"{p}/self_attention/{proj}/bias"] = (h,)
+            shapes[f"{p}/self_attention_layer_norm/gamma"] = (h,)
+            shapes[f"{p}/self_attention_layer_norm/beta"] = (h,)
+            shapes[f"{p}/intermediate/kernel"] = (h, f)
+            shapes[f"{p}/intermediate/bias"] = (f,)
+            shapes[f"{p}/output/kernel"] = (f, h)
+            shapes[f"{p}/output/bias"] = (h,)
+            shapes[f"{p}/output_layer_norm/gamma"] = (h,)
+            shapes[f"{p}/output_layer_norm/beta"] = (h,)
+        shapes["pooler/kernel"] = (h, h)
+        shapes["pooler/bias"] = (h,)
+        return shapes
+
+
+def _initial_value(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    if name.endswith("/gamma"):
+        return np.ones(shape, np.float32)
+    if name.endswith(("/beta", "/bias")):
+        return np.zeros(shape, np.float32)
+    return rng.normal(0.0, 0.02, shape).astype(np.float32)
+
+
+class BertEncoder(tf.Module):
+    """BERT with the TF Hub encoder interface (dict of int32 ids in, dict of outputs out)."""
+
+    def __init__(self, config: BertConfig, weights: Mapping[str, np.ndarray] | None = None,
+                 seed: int = 0, name: str = "bert_encoder"):
+        super().__init__(name=name)
+        self.config = config
+        rng = np.random.default_rng(seed)
+        self._vars: dict[str, tf.Variable] = {}
+        for var_name, shape in config.variable_shapes().items():
+            value = weights[var_name] if weights is not None else _initial_value(var_name, shape, rng)
+            value = np.asarray(value, np.float32)
+            if value.shape != shape:
+                raise ValueError(f"{var_name}: expected shape {shape}, got {value.shape}")
+            self._vars[var_name] = tf.Variable(value, name=var_name, trainable=True)
+        self.weights_list = list(self._vars.values())
+
+    def _v(self, name: str) -> tf.Variable:
+        return self._vars[name]
+
+    def _layer_norm(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
+        mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
+        normed = (x - mean) * tf.math.rsqrt(var + self.config.layer_norm_eps)
+        return normed * self._v(prefix + "/gamma") + self._v(prefix + "/beta")
+
+    def _dense(self, x: tf.Tensor, prefix: str) -> tf.Tensor:
+        return tf.einsum("bsi,io->bso", x, self._v(prefix + "/kernel")) + self._v(prefix + "/bias")
+
+    @staticmethod
+    def _dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
+        return tf.nn.dropout(x, rate=rate) if training and rate > 0 else x
+
+    def _block(self, x: tf.Tensor, attention_bias: tf.Tensor, i: int, training: bool) -> tf.Tensor:
+        cfg = self.config
+        p = f"transformer/layer_{i}"
+        batch, seq = tf.shape(x)[0], tf.shape(x)[1]
+        head_dim = cfg.hidden_size // cfg.num_heads
+
+        def heads(t: tf.Tensor) -> tf.Tensor:
+            t = tf.reshape(t, [batch, seq, cfg.num_heads, head_dim])
+            return tf.transpose(t, [0, 2, 1, 3])
+
+        q = heads(self._dense(x, f"{p}/self_attention/query"))
+        k = heads(self._dense(x, f"{p}/self_attention/key"))
+        v = heads(self._dense(x, f"{p}/self_attention/value"))
+        scores = tf.matmul(q, k, transpose_b=True) * (1.0 / math.sqrt(head_dim)) + attention_bias
+        probs = self._dropout(tf.nn.softmax(scores, axis=-1), cfg.attention_dropout, training)
+        context = tf.reshape(tf.transpose(tf.matmul(probs, v), [0, 2, 1, 3]),
+                             [batch, seq, cfg.hidden_size])
+        attn = self._dense(context, f"{p}/self_attention/attention_output")
+        x = self._layer_norm(x + self._dropout(attn, cfg.hidden_dropout, training),
+                             f"{p}/self_attention_layer_norm")
+        hidden = tf.nn.gelu(self._dense(x, f"{p}/intermediate"), approximate=False)
+        out = self._dense(hidden, f"{p}/output")
+        return self._layer_norm(x + self._dropout(out, cfg.hidden_dropout, training),
+                                f"{p}/output_layer_norm")
+
+    def __call__(self, inputs: Mapping[str, tf.Tensor], training: bool = False) -> dict:
+        cfg = self.config
+        ids = tf.cast(inputs["input_word_ids"], tf.int32)
+        mask = tf.cast(inputs["input_mask"], tf.float32)
+        types = tf.cast(inputs["input_type_ids"], tf.int32)
+        seq = tf.shape(ids)[1]
+        x = (tf.gather(self._v("embeddings/word_embeddings"), ids)
+             + self._v("embeddings/position_embeddings")[tf.newaxis, :seq]
+             + tf.gather(self._v("embeddings/type_embeddings"), types))
+        x = self._dropout(self._layer_norm(x, "embeddings/layer_norm"), cfg.hidden_dropout, training)
+        # Masked keys get a large negative bias; exp() of it is exactly 0 in float32.
+        attention_bias = (1.0 - mask[:, tf.newaxis, tf.newaxis, :]) * -1e9
+        encoder_outputs = []
+        for i in range(cfg.num_layers):
+            x = self._block(x, attention_bias, i, training)
+            encoder_outputs.append(x)
+        pooled = tf.tanh(tf.matmul(x[:, 0], self._v("pooler/kernel")) + self._v("pooler/bias"))
+        return {"sequence_output": x, "pooled_output": pooled, "encoder_outputs": encoder_outputs}

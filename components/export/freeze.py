@@ -1,0 +1,177 @@
+"""The export step: a frozen GraphDef for inference plus a serving SavedModel.
+
+Frozen graph: the classifier traced on int32 ids, variables folded into constants
+(``convert_variables_to_constants_v2``); inputs ``input_word_ids``, ``input_mask``,
+``input_type_ids`` ([batch, max_seq_length] int32), outputs ``probabilities`` and ``logits``.
+It needs nothing but TensorFlow to run (see ``load_frozen_graph``).
+
+Serving SavedModel: ``serving_default`` takes raw strings (``text``, and ``text_pair`` for pair
+tasks) and tokenizes inside the graph with tensorflow-text; ``from_ids`` takes token ids and
+uses core TF ops only.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from components.encoders.hub_export import INPUT_NAMES
+from components.encoders.info import read_encoder_info
+from components.train.trainer import load_trained_model
+
+FROZEN_GRAPH = "frozen_graph.pb"
+FROZEN_SIGNATURE = "frozen_graph.json"
+OUTPUT_NAMES = ("probabilities", "logits")
+VARIABLE_OPS = {"VarHandleOp", "ReadVariableOp", "VariableV2", "Variable", "AssignVariableOp",
+                "VarIsInitializedOp", "ResourceGather"}
+
+
+def _id_specs(max_seq_length: int) -> dict[str, tf.TensorSpec]:
+    return {name: tf.TensorSpec([None, max_seq_length], tf.int32, name=name)
+            for name in INPUT_NAMES}
+
+
+def _scores(model) -> Callable:
+    def scores(inputs):
+        logits = model(inputs, training=False)
+        return {"probabilities": tf.nn.softmax(logits, axis=-1, name="probabilities"),
+                "logits": tf.identity(logits, name="logits")}
+    return scores
+
+
+def freeze_graph(model, max_seq_length: int) -> tf.compat.v1.GraphDef:
+    """The classifier as a GraphDef with every variable folded into a constant."""
+    fn = tf.function(_scores(model)).get_concrete_function(_id_specs(max_seq_length))
+    frozen = convert_variables_to_constants_v2(fn)
+    return frozen.graph.as_graph_def()
+
+
+def variable_ops_in(graph_def: tf.compat.v1.GraphDef) -> list[str]:
+    """Variable ops left anywhere in the graph, including its function library."""
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return sorted({n.op for n in nodes if n.op in VARIABLE_OPS})
+
+
+def load_frozen_graph(path: str) -> Callable[..., dict[str, Any]]:
+    """Wraps a frozen graph as a function of the three id arrays (plain TensorFlow only)."""
+    graph_def = tf.compat.v1.GraphDef()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        graph_def.ParseFromString(f.read())
+
+    def imported():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+
+    wrapped = tf.compat.v1.wrap_function(imported, [])
+    graph = wrapped.graph
+    fn = wrapped.prune([graph.get_tensor_by_name(f"{n}:0") for n in INPUT_NAMES],
+                       {n: graph.get_tensor_by_name(f"{n}:0") for n in OUTPUT_NAMES})
+
+    def run(input_word_ids, input_mask, input_type_ids) -> dict[str, Any]:
+        return fn(tf.constant(input_word_ids, tf.int32), tf.constant(input_mask, tf.int32),
+                  tf.constant(input_type_ids, tf.int32))
+    return run
+
+
+def _longest_first(len_a: tf.Tensor, len_b: tf.Tensor, budget: int) -> list[tf.Tensor]:
+    """In-graph twin of ``preprocess.tokenizer.truncate_longest_first`` (Hugging Face's rule)."""
+    swap = len_a > len_b
+    n1, n2 = tf.minimum(len_a, len_b), tf.maximum(len_a, len_b)
+    n2 = tf.where(n1 > budget, n1, tf.maximum(n1, budget - n1))
+    over = n1 + n2 > budget
+    n1 = tf.where(over, tf.cast(budget // 2, n1.dtype), n1)
+    n2 = tf.where(over, tf.cast(budget // 2 + budget % 2, n2.dtype), n2)
+    keep_a, keep_b = tf.where(swap, n2, n1), tf.where(swap, n1, n2)
+    fits = len_a + len_b <= budget
+    return [tf.where(fits, len_a, tf.minimum(keep_a, len_a)),
+            tf.where(fits, len_b, tf.minimum(keep_b, len_b))]
+
+
+class ServingModule(tf.Module):
+    """Raw strings -> probabilities, with the encoder's own WordPiece vocab inside the graph."""
+
+    def __init__(self, model, vocab_file: str, do_lower_case: bool, max_seq_length: int,
+                 labels: list[str]):
+        super().__init__()
+        import tensorflow_text as tf_text
+
+        self.model = model
+        self.max_seq_length = max_seq_length
+        self.vocab_file = tf.saved_model.Asset(vocab_file)
+        self.labels = tf.Variable(labels, trainable=False, name="labels")
+        vocab = Path(vocab_file).read_text(encoding="utf-8").splitlines()
+        self._cls, self._sep = vocab.index("[CLS]"), vocab.index("[SEP]")
+        self.vocab_table = tf.lookup.StaticVocabularyTable(
+            tf.lookup.TextFileInitializer(
+                self.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), num_oov_buckets=1)
+        self.tokenizer = tf_text.BertTokenizer(self.vocab_table, lower_case=do_lower_case,
+                                               token_out_type=tf.int64)
+        self._scores = _scores(model)
+
+    def _pack(self, segments: list) -> dict[str, tf.Tensor]:
+        import tensorflow_text as tf_text
+
+        pieces = [self.tokenizer.tokenize(s).merge_dims(-2, -1) for s in segments]
+        budget = self.max_seq_length - 1 - len(pieces)
+        lengths = [p.row_lengths() for p in pieces]
+        keeps = ([tf.minimum(lengths[0], budget)] if len(pieces) == 1
+                 else _longest_first(lengths[0], lengths[1], budget))
+        trimmed = [tf.ragged.boolean_mask(p, tf.ragged.range(n) < tf.expand_dims(k, 1))
+                   for p, n, k in zip(pieces, lengths, keeps)]
+        ids, types = tf_text.combine_segments(trimmed, self._cls, self._sep)
+        ids, mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
+        types, _ = tf_text.pad_model_inputs(types, self.max_seq_length)
+        return {"input_word_ids": tf.cast(ids, tf.int32), "input_mask": tf.cast(mask, tf.int32),
+                "input_type_ids": tf.cast(types, tf.int32)}
+
+    def from_ids(self, input_word_ids, input_mask, input_type_ids):
+        return self._scores({"input_word_ids": input_word_ids, "input_mask": input_mask,
+                             "input_type_ids": input_type_ids})
+
+
+def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
+                 output_dir: str) -> dict[str, str]:
+    """Writes the frozen graph (+ its signature JSON) and the serving SavedModel."""
+    model = load_trained_model(model_dir)
+    max_len = int(metadata["max_seq_length"])
+    out = output_dir.rstrip("/")
+    tf.io.gfile.makedirs(out)
+
+    graph_def = freeze_graph(model, max_len)
+    leftover = variable_ops_in(graph_def)
+    if leftover:
+        raise RuntimeError(f"freezing left variable ops in the graph: {leftover}")
+    frozen_path = f"{out}/{FROZEN_GRAPH}"
+    with tf.io.gfile.GFile(frozen_path, "wb") as f:
+        f.write(graph_def.SerializeToString())
+    signature = {"inputs": {n: {"dtype": "int32", "shape": [None, max_len]} for n in INPUT_NAMES},
+                 "outputs": list(OUTPUT_NAMES), "labels": metadata["labels"]}
+    with tf.io.gfile.GFile(f"{out}/{FROZEN_SIGNATURE}", "w") as f:
+        json.dump(signature, f, indent=2)
+
+    info = read_encoder_info(encoder_dir)
+    module = ServingModule(model, info.vocab_file, info.do_lower_case, max_len,
+                           list(metadata["labels"]))
+    ids_fn = tf.function(module.from_ids, input_signature=list(_id_specs(max_len).values()))
+    pair = bool(metadata.get("columns", {}).get("text_pair"))
+    if pair:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
+                                      tf.TensorSpec([None], tf.string, name="text_pair")])
+        def serve(text, text_pair):
+            return module._scores(module._pack([text, text_pair]))
+    else:
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(text):
+            return module._scores(module._pack([text]))
+    module.serve = serve
+    module.from_ids_fn = ids_fn
+    saved_model_path = f"{out}/serving_model"
+    tf.saved_model.save(module, saved_model_path,
+                        signatures={"serving_default": serve, "from_ids": ids_fn})
+    return {"frozen_graph": frozen_path, "serving_model": saved_model_path}

@@ -1,0 +1,56 @@
+"""The classifier: a partially frozen TF Hub BERT encoder, pooling, dropout and a dense head.
+
+    model, encoder = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
+                                      plan=plan, pooling="mean", dropout=0.1)
+    logits = model({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from components.encoders.hub_export import INPUT_NAMES
+from components.train.freezing import FreezePlan, PartiallyFrozenEncoder, keras
+
+
+@keras.utils.register_keras_serializable(package="bertpipe")
+class MaskedPooling(keras.layers.Layer):
+    """``cls``, ``mean`` or ``max`` over the sequence, ignoring padded positions."""
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
+    def call(self, sequence_output, input_mask):
+        if self.mode == "cls":
+            return sequence_output[:, 0]
+        mask = tf.cast(input_mask, sequence_output.dtype)[:, :, tf.newaxis]
+        if self.mode == "mean":
+            return tf.reduce_sum(sequence_output * mask, 1) / tf.maximum(tf.reduce_sum(mask, 1), 1.0)
+        if self.mode == "max":
+            return tf.reduce_max(sequence_output + (1.0 - mask) * -1e9, axis=1)
+        raise ValueError(f"unknown pooling {self.mode!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int, plan: FreezePlan,
+                     pooling: str, dropout: float, seed: int = 42
+                     ) -> tuple[keras.Model, PartiallyFrozenEncoder]:
+    """Returns the Keras model (ids in, logits out) and its encoder layer."""
+    inputs = {name: keras.layers.Input(shape=(max_seq_length,), dtype=tf.int32, name=name)
+              for name in INPUT_NAMES}
+    encoder = PartiallyFrozenEncoder(encoder_dir, trainable_blocks=plan.trainable_blocks,
+                                     name="encoder")
+    outputs = encoder(inputs)
+    if pooling == "pooled":
+        features = outputs["pooled_output"]
+    else:
+        features = MaskedPooling(pooling, name=f"{pooling}_pooling")(
+            outputs["sequence_output"], inputs["input_mask"])
+    features = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(features)
+    logits = keras.layers.Dense(
+        num_labels, name="logits",
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
+    return keras.Model(inputs, logits, name="bert_classifier"), encoder

@@ -1,0 +1,169 @@
+"""The train step: fine-tune a partially frozen hub BERT encoder under a distribution strategy.
+
+    result = run_train(TrainConfig(trainable_blocks="2"), encoder_dir, preprocess_dir, out_dir)
+
+Uses ``MirroredStrategy`` over all local GPUs (the CPU when there are none), or
+``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers. The global batch is
+``batch_size`` (split across replicas). Writes ``model/`` (Keras SavedModel), ``history.json``,
+``freeze.json`` and TensorBoard logs under ``logs/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from components.config import TrainConfig
+from components.train.data import load_split
+from components.train.freezing import (format_freeze_table, freeze_table, keras,
+                                       plan_freezing)
+from components.train.model import build_classifier
+from components.train.schedule import WarmupLinearDecay
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    model_dir: str
+    history: dict[str, list[float]]
+    trainable_params: int
+    freeze_table: list[dict]
+    global_batch_size: int
+    replicas: int
+
+
+def make_strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirrored when TF_CONFIG has several workers, else Mirrored on local devices."""
+    tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    workers = tf_config.get("cluster", {}).get("worker", [])
+    if len(workers) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy([d.name for d in gpus] or ["/cpu:0"])
+
+
+def read_metadata(preprocess_dir: str) -> dict[str, Any]:
+    with tf.io.gfile.GFile(f"{preprocess_dir.rstrip('/')}/metadata.json") as f:
+        return json.load(f)
+
+
+def count_params(variables) -> int:
+    return sum(int(v.shape.num_elements()) for v in variables)
+
+
+class ThroughputLogger(keras.callbacks.Callback):
+    """Adds ``examples_per_s`` and ``learning_rate`` to each epoch's logs (and TensorBoard)."""
+
+    def __init__(self, global_batch: int):
+        super().__init__()
+        self.global_batch = global_batch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start, self._steps = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
+        self._end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        elapsed = max(self._end - self._start, 1e-9)  # training only, not validation
+        logs["examples_per_s"] = self._steps * self.global_batch / elapsed
+        # With a schedule, the optimizer exposes the current rate as a variable.
+        logs["learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
+
+
+def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_dir: str,
+              strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> TrainResult:
+    """Fine-tunes and saves the classifier; returns history and the freezing report."""
+    keras.utils.set_random_seed(cfg.seed)
+    metadata = read_metadata(preprocess_dir)
+    max_len = int(metadata["max_seq_length"])
+    num_labels = int(metadata["num_labels"])
+    compression = metadata.get("compression")
+    train_count = int(metadata["splits"]["train"]["count"])
+    if cfg.max_train_examples:
+        train_count = min(train_count, cfg.max_train_examples)
+    if train_count == 0 or num_labels < 2:
+        raise ValueError(f"need >= 1 training row and >= 2 labels, got {train_count} rows and "
+                         f"{num_labels} labels")
+
+    strategy = strategy or make_strategy()
+    replicas = strategy.num_replicas_in_sync
+    global_batch = cfg.batch_size
+    steps_per_epoch = math.ceil(train_count / global_batch)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    with strategy.scope():
+        probe = tf.saved_model.load(encoder_dir)
+        names = [v.name for v in probe.trainable_variables]
+        del probe
+        plan = plan_freezing(names, cfg.trainable_blocks, uses_pooler=cfg.pooling == "pooled")
+        model, encoder = build_classifier(encoder_dir, num_labels, max_len, plan, cfg.pooling,
+                                          cfg.dropout, cfg.seed)
+        schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
+                                     int(cfg.warmup_fraction * total_steps))
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.01,
+                                           clipnorm=1.0)
+        optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias"])
+        model.compile(optimizer=optimizer,
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+    head_vars = [v for v in model.trainable_variables if not v.name.startswith(
+        tuple(b + "/" for b in ("embeddings", "transformer", "pooler")))]
+    table = freeze_table(_encoder_variables(encoder), plan, head_vars)
+    trainable_params = count_params(model.trainable_variables)
+    print(format_freeze_table(table), flush=True)
+    print(f"replicas={replicas} global_batch={global_batch} "
+          f"per_replica_batch={global_batch / replicas:g} steps_per_epoch={steps_per_epoch}",
+          flush=True)
+
+    train_ds = load_split(metadata["splits"]["train"]["pattern"], max_len, global_batch,
+                          compression, shuffle_seed=cfg.seed, take=cfg.max_train_examples)
+    eval_ds = None
+    if int(metadata["splits"]["eval"]["count"]):
+        eval_ds = load_split(metadata["splits"]["eval"]["pattern"], max_len, global_batch,
+                             compression)
+
+    out = output_dir.rstrip("/")
+    tf.io.gfile.makedirs(out)
+    callbacks = [ThroughputLogger(global_batch),
+                 keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch")]
+    fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
+                    callbacks=callbacks, verbose=verbose)
+    history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+
+    model_dir = f"{out}/model"
+    model.save(model_dir, include_optimizer=False)
+    report = {"plan": dataclasses.asdict(plan), "table": table,
+              "trainable_params": trainable_params,
+              "total_params": sum(row["params"] for row in table),
+              "global_batch_size": global_batch, "replicas": replicas,
+              "max_seq_length": max_len, "labels": metadata["labels"],
+              "config": dataclasses.asdict(cfg)}
+    with tf.io.gfile.GFile(f"{out}/history.json", "w") as f:
+        json.dump(history, f, indent=2)
+    with tf.io.gfile.GFile(f"{out}/freeze.json", "w") as f:
+        json.dump(report, f, indent=2)
+    return TrainResult(model_dir=model_dir, history=history, trainable_params=trainable_params,
+                       freeze_table=table, global_batch_size=global_batch, replicas=replicas)
+
+
+def _encoder_variables(encoder) -> list[tf.Variable]:
+    """The encoder's weights (trainable or frozen), without bookkeeping like do_lower_case."""
+    return [v for v in encoder.trainable_weights + encoder.non_trainable_weights
+            if v.dtype == tf.float32]
+
+
+def load_trained_model(model_dir: str) -> keras.Model:
+    """Loads a model written by ``run_train`` (needs the bertpipe layers registered)."""
+    import components.train.model  # noqa: F401  (registers the custom layers)
+
+    return keras.models.load_model(model_dir, compile=False)

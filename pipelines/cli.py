@@ -1,0 +1,122 @@
+"""The ``bertpipe`` command: run the pipeline locally (kfp.local) or compile it for Kubeflow.
+
+    bertpipe run                                  # built-in data and encoder, CPU, no cluster
+    bertpipe run --data-path reviews.csv --text-column review --label-column stars \\
+                 --trainable-blocks 2 --epochs 2
+    bertpipe compile -o bertpipe.yaml             # upload in the Kubeflow Pipelines UI
+
+Every pipeline parameter is a flag (``--max-seq-length`` for ``max_seq_length``); names, types
+and defaults come from ``components.config``. The configuration is validated before any heavy
+work, and a bad value ends the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from components.config import ConfigError, PipelineConfig, field_types, parse_trainable_blocks
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_parameter_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per pipeline parameter, defaults from the config dataclasses."""
+    defaults = PipelineConfig().parameters()
+    group = parser.add_argument_group("pipeline parameters")
+    for name, kind in field_types().items():
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=defaults[name],
+                           type=_parse_bool if kind is bool else kind,
+                           help=f"(default: {defaults[name]!r})")
+
+
+def validate(config: PipelineConfig) -> None:
+    """Checks that need files but no heavy work: encoder source, block count, data columns."""
+    from components.encoders.sources import encoder_num_layers
+    from components.preprocess.pipeline import validate_inputs
+
+    layers = encoder_num_layers(config.encoder)
+    parse_trainable_blocks(config.train.trainable_blocks, layers)
+    validate_inputs(config.data)
+
+
+def _print_outputs(outputs: dict[str, Any]) -> None:
+    print("\nartifacts:")
+    for name, value in outputs.items():
+        if hasattr(value, "path"):
+            print(f"  {name:<24}{value.path}")
+    if "summary" in outputs:
+        print(outputs["summary"])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    params = {name: getattr(args, name) for name in field_types()}
+    config = PipelineConfig.from_parameters(params)
+    validate(config)
+
+    from kfp import local
+
+    from pipelines.pipeline import bertpipe_pipeline
+
+    root = Path(args.pipeline_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+               raise_on_error=True)
+    task = bertpipe_pipeline(**config.parameters())
+    _print_outputs(dict(task.outputs))
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from pipelines.pipeline import compile_pipeline
+
+    path = compile_pipeline(args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bertpipe", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the whole pipeline locally through kfp.local")
+    run.add_argument("--pipeline-root", default="bertpipe-runs",
+                     help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
+    add_parameter_flags(run)
+    run.set_defaults(func=cmd_run)
+    comp = sub.add_parser("compile", help="write the pipeline YAML for Kubeflow Pipelines")
+    comp.add_argument("-o", "--output", default="bertpipe.yaml", help="output YAML path")
+    comp.set_defaults(func=cmd_compile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as err:
+        print(f"bertpipe: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a failed step: one line, details are in the step's log above
+        from components.pinned_wheels import FetchError
+
+        if isinstance(err, FetchError):
+            print(f"bertpipe: error: {err}", file=sys.stderr)
+            return 2
+        message = str(err).strip().splitlines()
+        print(f"bertpipe: error: {type(err).__name__}: {message[-1] if message else ''}",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The bertpipe KFP v2 pipeline: import encoder -> preprocess -> train -> evaluate -> export.
+
+Parameter names and defaults come from ``components.config.PipelineConfig`` (the one source of
+truth shared with the CLI); a test keeps this signature and the dataclasses in step.
+"""
+
+from typing import NamedTuple
+
+from kfp import compiler, dsl
+from kfp.dsl import ClassificationMetrics, Dataset, Metrics, Model
+
+import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from components.config import PipelineConfig
+from components.encoders.component import import_encoder
+from components.evaluate.component import evaluate
+from components.export.component import export
+from components.preprocess.component import preprocess
+from components.train.component import train
+
+PIPELINE_NAME = "bertpipe"
+_D = PipelineConfig().parameters()
+
+
+class Outputs(NamedTuple):
+    encoder_model: Model
+    examples: Dataset
+    model: Model
+    metrics: Metrics
+    classification_metrics: ClassificationMetrics
+    exported_model: Model
+    summary: str
+
+
+@dsl.pipeline(name=PIPELINE_NAME,
+              description="Fine-tune a pretrained BERT encoder with frozen layers for text "
+                          "classification, then evaluate and freeze it for inference.")
+def bertpipe_pipeline(
+    encoder: str = _D["encoder"],
+    data_path: str = _D["data_path"],
+    text_column: str = _D["text_column"],
+    text_pair_column: str = _D["text_pair_column"],
+    label_column: str = _D["label_column"],
+    split_key_column: str = _D["split_key_column"],
+    eval_fraction: float = _D["eval_fraction"],
+    max_seq_length: int = _D["max_seq_length"],
+    num_shards: int = _D["num_shards"],
+    gzip: bool = _D["gzip"],
+    beam_options: str = _D["beam_options"],
+    trainable_blocks: str = _D["trainable_blocks"],
+    pooling: str = _D["pooling"],
+    epochs: int = _D["epochs"],
+    batch_size: int = _D["batch_size"],
+    learning_rate: float = _D["learning_rate"],
+    warmup_fraction: float = _D["warmup_fraction"],
+    dropout: float = _D["dropout"],
+    max_train_examples: int = _D["max_train_examples"],
+    seed: int = _D["seed"],
+) -> Outputs:
+    encoder_task = import_encoder(encoder=encoder).set_display_name("import-encoder")
+    pre = preprocess(encoder_model=encoder_task.outputs["encoder_model"], data_path=data_path,
+                     text_column=text_column, text_pair_column=text_pair_column,
+                     label_column=label_column, split_key_column=split_key_column,
+                     eval_fraction=eval_fraction, max_seq_length=max_seq_length,
+                     num_shards=num_shards, gzip=gzip,
+                     beam_options=beam_options).set_display_name("preprocess")
+    trained = train(encoder_model=encoder_task.outputs["encoder_model"],
+                    examples=pre.outputs["examples"], trainable_blocks=trainable_blocks,
+                    pooling=pooling, epochs=epochs, batch_size=batch_size,
+                    learning_rate=learning_rate, warmup_fraction=warmup_fraction,
+                    dropout=dropout, max_train_examples=max_train_examples,
+                    seed=seed).set_display_name("train")
+    scored = evaluate(model=trained.outputs["model"],
+                      examples=pre.outputs["examples"]).set_display_name("evaluate")
+    exported = export(model=trained.outputs["model"],
+                      encoder_model=encoder_task.outputs["encoder_model"],
+                      examples=pre.outputs["examples"]).set_display_name("export")
+    return Outputs(encoder_model=encoder_task.outputs["encoder_model"],
+                   examples=pre.outputs["examples"], model=trained.outputs["model"],
+                   metrics=scored.outputs["metrics"],
+                   classification_metrics=scored.outputs["classification_metrics"],
+                   exported_model=exported.outputs["exported_model"],
+                   summary=scored.outputs["Output"])
+
+
+def compile_pipeline(package_path: str) -> str:
+    """Writes the pipeline YAML that the Kubeflow Pipelines UI and API accept."""
+    compiler.Compiler().compile(bertpipe_pipeline, package_path=package_path)
+    return package_path
