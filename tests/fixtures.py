@@ -15,14 +15,14 @@ TEMPLATES = ["A {} film with a {} cast.", "The story is {} and the ending is {}.
 
 
 def sentiment_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """``n`` rows of ``text,label,group`` where the label follows the sentiment words."""
+    """``n`` rows of ``text,label,group`` (unique texts; the label follows the sentiment words)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         label = "pos" if i % 2 == 0 else "neg"
         words = POSITIVE if label == "pos" else NEGATIVE
         text = rng.choice(TEMPLATES).format(rng.choice(words), rng.choice(words))
-        rows.append({"text": text[0].upper() + text[1:], "label": label,
+        rows.append({"text": f"Review {i}: " + text[0].upper() + text[1:], "label": label,
                      "group": f"g{rng.randrange(max(n // 4, 1))}"})
     return rows
 

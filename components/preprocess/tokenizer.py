@@ -13,6 +13,7 @@ longest-first truncation of sentence pairs. The result is exact, and it is teste
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +22,8 @@ import numpy as np
 
 MAX_CHARS_PER_WORD = 100
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]", "[PAD]")
+# Literal special tokens in raw text become those tokens, as in Hugging Face's tokenizers.
+_SPECIAL_IN_TEXT = re.compile(r"(\[(?:CLS|SEP|UNK|PAD|MASK)\])")
 
 
 def _is_whitespace(ch: str) -> bool:
@@ -91,7 +94,21 @@ class WordPieceEncoder:
         self._tf = tf
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """WordPiece ids of each text, without special tokens or truncation."""
+        """WordPiece ids of each text, without added special tokens or truncation."""
+        pieces: list[str] = []
+        spans = []
+        for text in texts:
+            parts = _SPECIAL_IN_TEXT.split(text)
+            spans.append((len(pieces), len(parts)))
+            pieces.extend(parts)
+        plain = iter(self._wordpieces([p for i, p in enumerate(pieces) if not self._special(p)]))
+        ids = [[self.vocab[p]] if self._special(p) else next(plain) for p in pieces]
+        return [sum(ids[start:start + count], []) for start, count in spans]
+
+    def _special(self, piece: str) -> bool:
+        return piece in self.vocab and bool(_SPECIAL_IN_TEXT.fullmatch(piece))
+
+    def _wordpieces(self, texts: Sequence[str]) -> list[list[int]]:
         if not texts:
             return []
         normalized = [normalize_text(t, self.do_lower_case) for t in texts]

@@ -80,8 +80,12 @@ class ThroughputLogger(keras.callbacks.Callback):
 
 
 def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_dir: str,
-              strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> TrainResult:
-    """Fine-tunes and saves the classifier; returns history and the freezing report."""
+              strategy: tf.distribute.Strategy | None = None, verbose: int = 2,
+              callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
+    """Fine-tunes and saves the classifier; returns history and the freezing report.
+
+    ``callbacks`` are extra Keras callbacks (they see the real model being trained).
+    """
     keras.utils.set_random_seed(cfg.seed)
     metadata = read_metadata(preprocess_dir)
     max_len = int(metadata["max_seq_length"])
@@ -134,10 +138,11 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
 
     out = output_dir.rstrip("/")
     tf.io.gfile.makedirs(out)
-    callbacks = [ThroughputLogger(global_batch),
-                 keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch")]
+    all_callbacks = [ThroughputLogger(global_batch),
+                     keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"),
+                     *callbacks]
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
-                    callbacks=callbacks, verbose=verbose)
+                    callbacks=all_callbacks, verbose=verbose)
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
 
     model_dir = f"{out}/model"

@@ -1,0 +1,48 @@
+"""The ``bertpipe`` command: compile for Kubeflow, reject bad configuration in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from kfp import components as kfp_components
+
+STEPS = {"import-encoder", "preprocess", "train", "evaluate", "export"}
+
+
+def bertpipe(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_compile_output_loads_with_kfp(tmp_path):
+    out = tmp_path / "bertpipe.yaml"
+    proc = bertpipe("compile", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    loaded = kfp_components.load_component_from_file(str(out))
+    spec = loaded.pipeline_spec
+    assert set(spec.root.dag.tasks) == STEPS
+    assert spec.root.dag.tasks["train"].dependent_tasks == ["import-encoder", "preprocess"]
+    params = spec.root.input_definitions.parameters
+    for name in ("data_path", "text_column", "label_column", "max_seq_length", "epochs",
+                 "batch_size", "learning_rate", "trainable_blocks"):
+        assert name in params
+    assert params["trainable_blocks"].default_value.string_value == "2"
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--trainable-blocks", "7"], "trainable_blocks=7 but the encoder has only 6 transformer blocks"),
+    (["--text-column", "review"], "missing column(s) review"),
+    (["--trainable-blocks", "some"], "trainable_blocks must be 'all' or a non-negative integer"),
+    (["--max-seq-length", "1024"], "max_seq_length must be in [8, 512]"),
+    (["--encoder", "/no/such/encoder"], "is neither one of ['minilm-l6'] nor a folder"),
+])
+def test_bad_config_fails_fast_with_one_line(args, expected, sentiment_csv, tmp_path):
+    proc = bertpipe("run", "--data-path", str(sentiment_csv), "--pipeline-root",
+                    str(tmp_path / "runs"), *args, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bertpipe: error: "), proc.stderr
+    assert expected in lines[0]
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
