@@ -7,3 +7,5 @@ before TensorFlow is first imported, so every entry point imports this package f
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# TensorFlow's C++ INFO lines drown the pipeline's own output; warnings and errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")

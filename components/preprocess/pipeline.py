@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shlex
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,20 +52,14 @@ def split_of(key: str, eval_fraction: float) -> str:
 
 
 def _expand_inputs(pattern: str) -> list[str]:
-    if FileSystems.exists(pattern) and not pattern.endswith("/"):
+    """Files named by a path, a glob or a folder (local or any Beam filesystem), sorted."""
+    for candidate in (pattern, pattern.rstrip("/") + "/*"):
         try:
-            matches = FileSystems.match([pattern])[0].metadata_list
-            if len(matches) == 1 and matches[0].path.rstrip("/") == pattern.rstrip("/"):
-                return [matches[0].path]
-        except Exception:  # a directory: fall through to its contents
-            pass
-    candidates = [pattern, pattern.rstrip("/") + "/*"]
-    for candidate in candidates:
-        try:
-            files = [m.path for m in FileSystems.match([candidate])[0].metadata_list]
-        except Exception:
-            files = []
-        files = [f for f in files if not f.rstrip("/").split("/")[-1].startswith(".")]
+            matched = [m.path for m in FileSystems.match([candidate])[0].metadata_list]
+        except Exception:  # Beam raises BeamIOError for "no match" on some filesystems
+            matched = []
+        files = [f for f in matched if not os.path.isdir(f)
+                 and not f.rstrip("/").rsplit("/", 1)[-1].startswith(".")]
         if files:
             return sorted(files)
     return []

@@ -98,6 +98,10 @@ class PartiallyFrozenEncoder(hub.KerasLayer):
         super().__init__(handle, **kwargs)
         self._trainable_block_names = tuple(trainable_blocks)
 
+    def set_trainable_blocks(self, blocks: Iterable[str]) -> None:
+        """Chooses the trainable blocks; call before the model is compiled."""
+        self._trainable_block_names = tuple(blocks)
+
     def _is_trainable(self, variable: tf.Variable) -> bool:
         return block_of(variable.name) in self._trainable_block_names
 

@@ -1,7 +1,7 @@
 """The classifier: a partially frozen TF Hub BERT encoder, pooling, dropout and a dense head.
 
-    model, encoder = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
-                                      plan=plan, pooling="mean", dropout=0.1)
+    model, encoder, plan = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
+                                            trainable_blocks="2", pooling="mean", dropout=0.1)
     logits = model({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from components.encoders.hub_export import INPUT_NAMES
-from components.train.freezing import FreezePlan, PartiallyFrozenEncoder, keras
+from components.train.freezing import FreezePlan, PartiallyFrozenEncoder, keras, plan_freezing
 
 
 @keras.utils.register_keras_serializable(package="bertpipe")
@@ -35,14 +35,19 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
-def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int, plan: FreezePlan,
-                     pooling: str, dropout: float, seed: int = 42
-                     ) -> tuple[keras.Model, PartiallyFrozenEncoder]:
-    """Returns the Keras model (ids in, logits out) and its encoder layer."""
+def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
+                     trainable_blocks: str, pooling: str, dropout: float, seed: int = 42
+                     ) -> tuple[keras.Model, PartiallyFrozenEncoder, FreezePlan]:
+    """Returns the Keras model (ids in, logits out), its encoder layer and the freeze plan.
+
+    The plan is made from the loaded encoder's own variable names (see ``freezing.py``).
+    """
     inputs = {name: keras.layers.Input(shape=(max_seq_length,), dtype=tf.int32, name=name)
               for name in INPUT_NAMES}
-    encoder = PartiallyFrozenEncoder(encoder_dir, trainable_blocks=plan.trainable_blocks,
-                                     name="encoder")
+    encoder = PartiallyFrozenEncoder(encoder_dir, name="encoder")
+    plan = plan_freezing([w.name for w in encoder.weights], trainable_blocks,
+                         uses_pooler=pooling == "pooled")
+    encoder.set_trainable_blocks(plan.trainable_blocks)
     outputs = encoder(inputs)
     if pooling == "pooled":
         features = outputs["pooled_output"]
@@ -53,4 +58,4 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int, pla
     logits = keras.layers.Dense(
         num_labels, name="logits",
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
-    return keras.Model(inputs, logits, name="bert_classifier"), encoder
+    return keras.Model(inputs, logits, name="bert_classifier"), encoder, plan

@@ -22,8 +22,7 @@ import tensorflow as tf
 
 from components.config import TrainConfig
 from components.train.data import load_split
-from components.train.freezing import (format_freeze_table, freeze_table, keras,
-                                       plan_freezing)
+from components.train.freezing import format_freeze_table, freeze_table, keras
 from components.train.model import build_classifier
 from components.train.schedule import WarmupLinearDecay
 
@@ -105,12 +104,9 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     total_steps = steps_per_epoch * cfg.epochs
 
     with strategy.scope():
-        probe = tf.saved_model.load(encoder_dir)
-        names = [v.name for v in probe.trainable_variables]
-        del probe
-        plan = plan_freezing(names, cfg.trainable_blocks, uses_pooler=cfg.pooling == "pooled")
-        model, encoder = build_classifier(encoder_dir, num_labels, max_len, plan, cfg.pooling,
-                                          cfg.dropout, cfg.seed)
+        model, encoder, plan = build_classifier(encoder_dir, num_labels, max_len,
+                                                cfg.trainable_blocks, cfg.pooling, cfg.dropout,
+                                                cfg.seed)
         schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
                                      int(cfg.warmup_fraction * total_steps))
         optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.01,
