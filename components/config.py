@@ -48,19 +48,31 @@ def parse_trainable_blocks(value: str | int, num_blocks: int | None = None) -> i
 class DataConfig:
     """Where the rows come from and how they become model inputs.
 
-    ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``) passed
-    through unchanged; empty means the DirectRunner.
+    * ``text_pair_column`` makes it a sentence-pair task; alternatively ``text_pair_separator``
+      (e.g. ``|||``) splits one text column into the two sentences.
+    * ``label_vocab`` (comma-separated) fixes the labels and their order; rows with other labels
+      become dead letters. Empty: the vocabulary is built in the job (sorted; numerically when
+      every label is an integer).
+    * ``eval_fraction`` / ``test_fraction``: shares of split keys; the rest is train.
+    * ``num_shards``: TFRecord shards per split, 0 = automatic (about 20,000 rows each).
+    * ``max_rejected_fraction``: the job fails when a larger share of rows is rejected.
+    * ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``)
+      passed through unchanged; empty means the DirectRunner.
     """
 
     data_path: str = next(iter(BUILTIN_DATASETS))
     text_column: str = "text"
     text_pair_column: str = ""
+    text_pair_separator: str = ""
     label_column: str = "label"
+    label_vocab: str = ""
     split_key_column: str = ""
     eval_fraction: float = 0.2
+    test_fraction: float = 0.0
     max_seq_length: int = 64
     num_shards: int = 0
     gzip: bool = True
+    max_rejected_fraction: float = 0.1
     beam_options: str = ""
 
     def __post_init__(self) -> None:
@@ -69,9 +81,27 @@ class DataConfig:
         _require(bool(self.label_column.strip()), "label_column must not be empty")
         _require(0.0 < self.eval_fraction < 1.0,
                  f"eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        _require(0.0 <= self.test_fraction < 1.0 - self.eval_fraction,
+                 f"test_fraction must be in [0, 1 - eval_fraction), got {self.test_fraction}")
+        _require(not (self.text_pair_column and self.text_pair_separator),
+                 "give text_pair_column or text_pair_separator, not both")
+        _require(0.0 <= self.max_rejected_fraction <= 1.0,
+                 f"max_rejected_fraction must be in [0, 1], got {self.max_rejected_fraction}")
+        labels = self.labels
+        _require(len(set(labels)) == len(labels), f"label_vocab has duplicates: {self.label_vocab!r}")
+        _require(len(labels) != 1, "label_vocab needs at least 2 labels")
         _require(8 <= self.max_seq_length <= 512,
                  f"max_seq_length must be in [8, 512], got {self.max_seq_length}")
         _require(self.num_shards >= 0, f"num_shards must be >= 0, got {self.num_shards}")
+
+    @property
+    def labels(self) -> list[str]:
+        """The given label vocabulary (empty: built in the job)."""
+        return [x.strip() for x in self.label_vocab.split(",") if x.strip()]
+
+    @property
+    def is_pair(self) -> bool:
+        return bool(self.text_pair_column or self.text_pair_separator)
 
     @property
     def effective_split_key(self) -> str:

@@ -8,18 +8,21 @@ from components.images import IMAGE
 
 @dsl.component(base_image=IMAGE)
 def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
-               text_pair_column: str, label_column: str, split_key_column: str,
-               eval_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
-               beam_options: str, examples: Output[Dataset]):
-    """Tokenizes the rows into train/eval TFRecords; ``beam_options`` are Beam flags."""
+               text_pair_column: str, text_pair_separator: str, label_column: str,
+               label_vocab: str, split_key_column: str, eval_fraction: float,
+               test_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
+               max_rejected_fraction: float, beam_options: str, examples: Output[Dataset]):
+    """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags."""
     from components.config import DataConfig
     from components.preprocess.pipeline import run_preprocess
 
     data = DataConfig(data_path=data_path, text_column=text_column,
-                      text_pair_column=text_pair_column, label_column=label_column,
+                      text_pair_column=text_pair_column, text_pair_separator=text_pair_separator,
+                      label_column=label_column, label_vocab=label_vocab,
                       split_key_column=split_key_column, eval_fraction=eval_fraction,
-                      max_seq_length=max_seq_length, num_shards=num_shards, gzip=gzip,
-                      beam_options=beam_options)
+                      test_fraction=test_fraction, max_seq_length=max_seq_length,
+                      num_shards=num_shards, gzip=gzip,
+                      max_rejected_fraction=max_rejected_fraction, beam_options=beam_options)
     result = run_preprocess(data, encoder_model.path, examples.path)
     meta = result.metadata
     examples.metadata.update({"labels": meta["labels"], "dead_letters": meta["dead_letter"]["count"],

@@ -2,38 +2,60 @@
 
     result = run_preprocess(DataConfig(data_path="reviews.csv"), encoder_dir, "out/")
 
-Reads CSV/TSV/JSONL through Beam's filesystems (local or ``gs://``), builds the label vocabulary
-in the job, tokenizes in batches with the encoder's own vocab and casing (loaded once per worker
-in ``DoFn.setup``), splits train/eval by a stable hash of the split-key column, and writes sharded
-(optionally GZIP) TFRecords, ``metadata.json`` and a ``dead_letter.jsonl`` of rejected rows.
+Reads CSV/TSV/JSONL/Parquet (a file, a glob or a folder; local or ``gs://``) through Beam's
+filesystems, builds (or checks) the label vocabulary in the job, tokenizes in batches with the
+encoder's own vocab and casing (loaded once per worker in ``DoFn.setup``), splits
+train/eval(/test) by a stable hash of the split-key column, and writes with Beam's file sinks:
+
+    out/train/part-00000-of-00001.tfrecord.gz   sharded tf.train.Example records
+    out/eval/... out/test/...
+    out/dead_letter.jsonl                       rejected rows: source, line, error, raw
+    out/metadata.json                           labels, counts, tokenizer, stats, settings
+
+Records are assigned to shards and ordered within each shard by a hash of their source and
+line, so the same input always gives byte-identical files, whatever the runner's bundling.
 Any Beam runner works: ``data.beam_options`` holds standard Beam pipeline flags.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import logging
+import math
 import os
 import shlex
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.value_provider import StaticValueProvider
 
 from components.config import ConfigError, DataConfig
 from components.encoders.info import read_encoder_info
+from components.pinned_wheels import sha256_of
 from components.preprocess.datasets import resolve_data_path
 from components.preprocess.rows import iter_records, read_header
-from components.pinned_wheels import sha256_of
+from components.preprocess.stats import SplitStats
 
-SPLITS = ("train", "eval")
+SPLITS = ("train", "eval", "test")
 DEAD = "dead_letter"
 FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
+ROWS_PER_AUTO_SHARD = 20_000
+SINK_TEMP = ".beam-temp"
+log = logging.getLogger("bertpipe.preprocess")
+
+
+class TooManyRejected(RuntimeError):
+    """More rows were rejected than ``max_rejected_fraction`` allows."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,13 +64,27 @@ class PreprocessResult:
     metadata: dict[str, Any]
 
     def split_pattern(self, split: str) -> str:
-        return self.metadata["splits"][split]["pattern"]
+        return f"{self.output_dir}/{self.metadata['splits'][split]['pattern']}"
 
 
-def split_of(key: str, eval_fraction: float) -> str:
+def _fraction(key: str) -> float:
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def split_of(key: str, eval_fraction: float, test_fraction: float = 0.0) -> str:
     """Deterministic split: the first 8 bytes of sha256(key) as a fraction of 2**64."""
-    bucket = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
-    return "eval" if bucket < eval_fraction else "train"
+    bucket = _fraction(key)
+    if bucket < eval_fraction:
+        return "eval"
+    return "test" if bucket < eval_fraction + test_fraction else "train"
+
+
+def sort_labels(labels: list[str]) -> list[str]:
+    """Numeric order when every label is an integer, else lexicographic."""
+    try:
+        return sorted(labels, key=int)
+    except ValueError:
+        return sorted(labels)
 
 
 def _expand_inputs(pattern: str) -> list[str]:
@@ -76,8 +112,7 @@ def validate_inputs(data: DataConfig) -> list[str]:
     for path in files:
         try:
             with FileSystems.open(path) as f:
-                head = f.read(1 << 16)
-            columns = read_header(path, head)
+                columns = read_header(path, f)
         except ValueError as err:
             raise ConfigError(str(err)) from None
         missing = [c for c in dict.fromkeys(wanted) if c not in columns]
@@ -99,14 +134,36 @@ class ReadRows(beam.PTransform):
                 | "ListFiles" >> beam.Create(self._files)
                 | "Match" >> fileio.MatchAll()
                 | "Open" >> fileio.ReadMatches()
-                | "Parse" >> beam.FlatMap(lambda f: iter_records(f.metadata.path, f.read())))
+                | "Parse" >> beam.FlatMap(lambda f: iter_records(f.metadata.path, f.open()))
+                | "Progress" >> beam.ParDo(LogProgress("read")))
+
+
+class LogProgress(beam.DoFn):
+    """Passes elements through, logging a running count every few seconds (per worker)."""
+
+    def __init__(self, what: str, every_s: float = 5.0):
+        self._what, self._every_s = what, every_s
+        self._counter = beam.metrics.Metrics.counter("bertpipe", f"rows_{what}")
+
+    def setup(self) -> None:
+        self._count, self._last = 0, time.monotonic()
+
+    def process(self, element):
+        self._count += 1
+        self._counter.inc()
+        now = time.monotonic()
+        if now - self._last >= self._every_s:
+            self._last = now
+            log.warning("preprocess: %s %d rows so far (this worker)", self._what, self._count)
+        yield element
 
 
 class ValidateRow(beam.DoFn):
-    """Keeps usable rows as ``(split, record)``; routes the rest to the dead-letter output."""
+    """Keeps usable rows as dicts with their split; routes the rest to the dead-letter output."""
 
     def __init__(self, data: DataConfig):
         self._data = data
+        self._labels = set(data.labels)
 
     def process(self, record: dict[str, Any]) -> Iterator[Any]:
         data = self._data
@@ -116,32 +173,55 @@ class ValidateRow(beam.DoFn):
         row = record["row"]
 
         def dead(reason: str):
-            return beam.pvalue.TaggedOutput(DEAD, {"source": record["source"], "line": record["line"],
-                                                   "error": reason, "raw": json.dumps(row)})
+            return beam.pvalue.TaggedOutput(DEAD, {
+                "source": record["source"], "line": record["line"], "error": reason,
+                "raw": json.dumps(row, ensure_ascii=False, default=str)[:2000]})
 
         text = row.get(data.text_column)
         if text is None or not str(text).strip():
             yield dead(f"missing or empty text column {data.text_column!r}")
             return
-        pair = None
+        text, pair = str(text), None
         if data.text_pair_column:
             pair = row.get(data.text_pair_column)
             if pair is None:
                 yield dead(f"missing text pair column {data.text_pair_column!r}")
                 return
+            pair = str(pair)
+        elif data.text_pair_separator:
+            if data.text_pair_separator not in text:
+                yield dead(f"no {data.text_pair_separator!r} between the two sentences")
+                return
+            text, pair = text.split(data.text_pair_separator, 1)
         label = row.get(data.label_column)
-        if label is None or not str(label).strip():
+        label = "" if label is None else str(label).strip()
+        if not label:
             yield dead(f"missing or empty label column {data.label_column!r}")
             return
+        if self._labels and label not in self._labels:
+            yield dead(f"unknown label {label!r} (label_vocab: {data.label_vocab})")
+            return
         key = row.get(data.effective_split_key)
-        key = str(text) if key is None else str(key)
-        yield (split_of(key, data.eval_fraction),
-               {"text": str(text), "text_pair": None if pair is None else str(pair),
-                "label": str(label).strip()})
+        key = text if key is None else str(key)
+        order = hashlib.sha256(f"{record['source']}\n{record['line']}".encode()).hexdigest()
+        yield {"split": split_of(key, data.eval_fraction, data.test_fraction), "order": order,
+               "text": text, "text_pair": pair, "label": label}
+
+
+def _int64_feature(values) -> "Any":
+    import tensorflow as tf
+
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+
+def _bytes_feature(value: str) -> "Any":
+    import tensorflow as tf
+
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
 
 
 class EncodeBatch(beam.DoFn):
-    """Tokenizes a batch of ``(split, record)`` and yields ``(split, label, serialized Example)``."""
+    """Tokenizes a batch of rows; yields ``(split, order, serialized Example, label, stats)``."""
 
     def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int):
         self._vocab_file = vocab_file
@@ -155,111 +235,216 @@ class EncodeBatch(beam.DoFn):
         self._encoder = WordPieceEncoder(self._vocab_file, self._do_lower_case,
                                          self._max_seq_length)
 
-    def process(self, batch: list[tuple[str, dict]], labels: list[str]) -> Iterator[tuple]:
+    def process(self, batch: list[dict], labels: list[str]) -> Iterator[tuple]:
         import tensorflow as tf
 
         index = {label: i for i, label in enumerate(labels)}
-        records = [r for _, r in batch]
-        has_pair = records[0]["text_pair"] is not None
-        features = self._encoder.encode([r["text"] for r in records],
-                                        [r["text_pair"] for r in records] if has_pair else None)
-        for i, (split, record) in enumerate(batch):
-            feature = {name: tf.train.Feature(int64_list=tf.train.Int64List(value=features[name][i]))
-                       for name in FEATURES}
-            feature["label"] = tf.train.Feature(
-                int64_list=tf.train.Int64List(value=[index[record["label"]]]))
-            feature["text"] = tf.train.Feature(
-                bytes_list=tf.train.BytesList(value=[record["text"].encode("utf-8")]))
+        has_pair = batch[0]["text_pair"] is not None
+        packed = self._encoder.encode_with_stats(
+            [r["text"] for r in batch], [r["text_pair"] for r in batch] if has_pair else None)
+        features, lengths, truncated, unknown = packed
+        for i, record in enumerate(batch):
+            feature = {name: _int64_feature(features[name][i]) for name in FEATURES}
+            feature["label"] = _int64_feature([index[record["label"]]])
+            feature["text"] = _bytes_feature(record["text"])
             if has_pair:
-                feature["text_pair"] = tf.train.Feature(
-                    bytes_list=tf.train.BytesList(value=[record["text_pair"].encode("utf-8")]))
+                feature["text_pair"] = _bytes_feature(record["text_pair"])
             example = tf.train.Example(features=tf.train.Features(feature=feature))
-            yield split, record["label"], example.SerializeToString(deterministic=True)
+            yield (record["split"], record["order"], example.SerializeToString(deterministic=True),
+                   record["label"], (int(lengths[i]), bool(truncated[i]), int(unknown[i])))
 
 
-def _write_json(pcoll, path: str, label: str):
+class TFRecordSink(fileio.FileSink):
+    """TFRecord framing, optionally GZIP with a fixed header (no name, no mtime)."""
+
+    def __init__(self, compress: bool):
+        self._compress = compress
+
+    def open(self, fh):
+        self._fh = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if self._compress else fh
+
+    def write(self, record: bytes) -> None:
+        _TFRecordUtil.write_record(self._fh, record)
+
+    def flush(self) -> None:
+        if self._compress:
+            self._fh.close()  # finishes the gzip stream; Beam closes the underlying file
+        else:
+            self._fh.flush()
+
+
+class WriteSplit(beam.PTransform):
+    """``(order, bytes)`` of one split -> ``out/<split>/part-NNNNN-of-MMMMM<suffix>``, with each
+    shard's records sorted by ``order`` (deterministic files on any runner)."""
+
+    def __init__(self, directory: str, suffix: str, compress: bool, num_shards: int,
+                 temp_directory: str):
+        super().__init__()
+        self._directory, self._suffix, self._temp = directory, suffix, temp_directory
+        self._compress, self._num_shards = compress, num_shards
+
+    def expand(self, records):
+        fixed = self._num_shards
+
+        def count_to_shards(count: int) -> int:
+            return fixed or max(1, math.ceil(count / ROWS_PER_AUTO_SHARD))
+
+        shards = (records
+                  | "Count" >> beam.combiners.Count.Globally()
+                  | "Shards" >> beam.Map(count_to_shards))
+
+        def assign(record, n):
+            order, payload = record
+            shard = int(order[:8], 16) % n
+            return f"part-{shard:05d}-of-{n:05d}", (order, payload)
+
+        def sorted_shard(kv):
+            name, items = kv
+            for _, payload in sorted(items):
+                yield name, payload
+
+        suffix = self._suffix
+
+        def naming(window, pane, shard_index, total_shards, compression, destination):
+            return f"{destination}{f'.{shard_index}' if shard_index else ''}{suffix}"
+
+        return (records
+                | "Assign" >> beam.Map(assign, n=beam.pvalue.AsSingleton(shards))
+                | "Group" >> beam.GroupByKey()
+                | "Sort" >> beam.FlatMap(sorted_shard)
+                | "Write" >> fileio.WriteToFiles(
+                    path=self._directory, destination=lambda kv: kv[0],
+                    sink=lambda dest: _PayloadSink(self._compress), file_naming=naming,
+                    temp_directory=StaticValueProvider(str, self._temp),
+                    # Spilled records would lose their order: keep every shard's writer open.
+                    max_writers_per_bundle=10_000))
+
+
+class _PayloadSink(TFRecordSink):
+    """Writes the payload of ``(shard name, payload)`` elements."""
+
+    def write(self, record) -> None:
+        super().write(record[1])
+
+
+def _write_json_lines(pcoll, path: str, label: str):
     return (pcoll
-            | f"{label}Json" >> beam.Map(lambda x: json.dumps(x, sort_keys=True))
-            | f"{label}Write" >> beam.io.WriteToText(path, shard_name_template="",
-                                                     num_shards=1))
+            | f"{label}Json" >> beam.Map(lambda x: json.dumps(x, sort_keys=True, ensure_ascii=False))
+            | f"{label}Write" >> beam.io.WriteToText(path, shard_name_template="", num_shards=1))
 
 
 def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> PreprocessResult:
-    """Runs the Beam job and writes ``metadata.json``; returns the paths and counts."""
+    """Runs the Beam job and writes ``metadata.json``; returns the paths, counts and stats.
+
+    Raises ``TooManyRejected`` (after writing everything, dead letters included) when the
+    rejected share exceeds ``data.max_rejected_fraction``.
+    """
     files = validate_inputs(data)
     info = read_encoder_info(encoder_dir)
     if data.max_seq_length > info.max_position_embeddings:
         raise ConfigError(f"max_seq_length={data.max_seq_length} exceeds the encoder's "
                           f"{info.max_position_embeddings} positions")
     out = output_dir.rstrip("/")
-    FileSystems.mkdirs(out) if not FileSystems.exists(out) else None
+    if not FileSystems.exists(out):
+        FileSystems.mkdirs(out)
     suffix = ".tfrecord.gz" if data.gzip else ".tfrecord"
-    compression = "gzip" if data.gzip else "uncompressed"
     options = PipelineOptions(shlex.split(data.beam_options))
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    given_labels = data.labels
 
     with beam.Pipeline(options=options) as p:
         validated = (p
                      | "Read" >> ReadRows(files)
                      | "Validate" >> beam.ParDo(ValidateRow(data)).with_outputs(DEAD, main="ok"))
         rows, dead = validated.ok, validated[DEAD]
-        labels = (rows
-                  | "Labels" >> beam.Map(lambda kv: kv[1]["label"])
-                  | "DistinctLabels" >> beam.Distinct()
-                  | "LabelList" >> beam.combiners.ToList()
-                  | "SortLabels" >> beam.Map(sorted))
+        if given_labels:
+            labels = p | "GivenLabels" >> beam.Create([given_labels])
+        else:
+            labels = (rows
+                      | "Labels" >> beam.Map(lambda r: r["label"])
+                      | "DistinctLabels" >> beam.Distinct()
+                      | "LabelList" >> beam.combiners.ToList()
+                      | "SortLabels" >> beam.Map(sort_labels))
         encoded = (rows
                    | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=512)
                    | "Tokenize" >> beam.ParDo(
                        EncodeBatch(info.vocab_file, info.do_lower_case, data.max_seq_length),
-                       labels=beam.pvalue.AsSingleton(labels)))
+                       labels=beam.pvalue.AsSingleton(labels))
+                   | "Written" >> beam.ParDo(LogProgress("encoded")))
         for split in SPLITS:
             (encoded
              | f"Only{split}" >> beam.Filter(lambda x, s=split: x[0] == s)
-             | f"Bytes{split}" >> beam.Map(lambda x: x[2])
-             | f"Write{split}" >> beam.io.WriteToTFRecord(
-                 f"{out}/{split}/part", file_name_suffix=suffix, num_shards=data.num_shards,
-                 compression_type=compression))
+             | f"Payload{split}" >> beam.Map(lambda x: (x[1], x[2]))
+             | f"Write{split}" >> WriteSplit(f"{out}/{split}", suffix, data.gzip, data.num_shards,
+                                             f"{out}/{SINK_TEMP}/{split}"))
         counts = (encoded
-                  | "CountKey" >> beam.Map(lambda x: (f"{x[0]}\t{x[1]}", 1))
+                  | "CountKey" >> beam.Map(lambda x: (f"{x[0]}\t{x[3]}", 1))
                   | "Count" >> beam.CombinePerKey(sum))
-        _write_json(counts, f"{out}/counts.jsonl", "Counts")
-        _write_json(labels, f"{out}/labels.json", "Labels")
-        _write_json(dead, f"{out}/{DEAD}.jsonl", "Dead")
+        stats = (encoded
+                 | "StatsKey" >> beam.Map(lambda x: (x[0], x[4]))
+                 | "Stats" >> beam.CombinePerKey(SplitStats(data.max_seq_length)))
+        _write_json_lines(counts, f"{out}/counts.jsonl", "Counts")
+        _write_json_lines(stats, f"{out}/stats.jsonl", "Stats")
+        _write_json_lines(labels, f"{out}/labels.json", "Labels")
+        _write_json_lines(dead, f"{out}/{DEAD}.jsonl", "Dead")
 
+    _remove_sink_temp_dir(out)
     metadata = _assemble_metadata(data, info, out, suffix, files)
     with FileSystems.create(f"{out}/metadata.json") as f:
         f.write(json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8"))
+    rejected, total = metadata["dead_letter"]["count"], metadata["rows_read"]
+    if total and rejected / total > data.max_rejected_fraction:
+        raise TooManyRejected(
+            f"{rejected} of {total} rows rejected ({100.0 * rejected / total:.1f}% > "
+            f"max_rejected_fraction {100.0 * data.max_rejected_fraction:g}%); "
+            f"see {out}/{metadata['dead_letter']['path']}")
     return PreprocessResult(output_dir=out, metadata=metadata)
 
 
-def _read_text(path: str) -> str:
+def _remove_sink_temp_dir(out: str) -> None:
+    """fileio.WriteToFiles moves its finished files but leaves its empty temp folders behind
+    (on a local disk; object stores such as GCS have no empty folders to leave)."""
+    if "://" not in out:
+        shutil.rmtree(f"{out}/{SINK_TEMP}", ignore_errors=True)
+
+
+def _read_lines(path: str) -> list[str]:
     with FileSystems.open(path) as f:
-        return f.read().decode("utf-8")
+        return [line for line in f.read().decode("utf-8").splitlines() if line]
 
 
 def _assemble_metadata(data: DataConfig, info, out: str, suffix: str,
                        files: list[str]) -> dict[str, Any]:
-    labels = json.loads(_read_text(f"{out}/labels.json") or "[]")
-    splits: dict[str, Any] = {s: {"pattern": f"{out}/{s}/part-*{suffix}", "count": 0,
+    labels = json.loads((_read_lines(f"{out}/labels.json") or ["[]"])[0])
+    # Paths are relative to the output folder, so the metadata stays true when it is moved.
+    splits: dict[str, Any] = {s: {"pattern": f"{s}/part-*{suffix}", "count": 0,
                                   "per_label": {}} for s in SPLITS}
-    for line in _read_text(f"{out}/counts.jsonl").splitlines():
+    for line in _read_lines(f"{out}/counts.jsonl"):
         key, count = json.loads(line)
         split, label = key.split("\t", 1)
         splits[split]["per_label"][label] = count
         splits[split]["count"] += count
-    dead_lines = [ln for ln in _read_text(f"{out}/{DEAD}.jsonl").splitlines() if ln]
+    stats = {split: value for split, value in map(json.loads, _read_lines(f"{out}/stats.jsonl"))}
+    dead_count = len(_read_lines(f"{out}/{DEAD}.jsonl"))
+    written = sum(s["count"] for s in splits.values())
     return {
         "labels": labels,
         "num_labels": len(labels),
         "splits": splits,
-        "dead_letter": {"path": f"{out}/{DEAD}.jsonl", "count": len(dead_lines)},
+        "stats": stats,
+        "rows_read": written + dead_count,
+        "dead_letter": {"path": f"{DEAD}.jsonl", "count": dead_count},
         "inputs": files,
-        "columns": {"text": data.text_column, "text_pair": data.text_pair_column or None,
+        "columns": {"text": data.text_column,
+                    "text_pair": data.text_pair_column or None,
+                    "text_pair_separator": data.text_pair_separator or None,
                     "label": data.label_column, "split_key": data.effective_split_key},
         "eval_fraction": data.eval_fraction,
+        "test_fraction": data.test_fraction,
         "max_seq_length": data.max_seq_length,
         "compression": "GZIP" if data.gzip else None,
         "tokenizer": {"vocab_sha256": sha256_of(Path(info.vocab_file)),
-                      "do_lower_case": info.do_lower_case, "encoder_source": info.source},
+                      "do_lower_case": info.do_lower_case, "encoder_source": info.source,
+                      "max_chars_per_word": 100, "pair_truncation": "longest_first",
+                      "normalization": "bert (clean text, strip accents when lower-casing)"},
     }

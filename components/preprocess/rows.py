@@ -1,18 +1,19 @@
-"""Reading raw rows (CSV, TSV, JSONL) with their file and line, for any Beam filesystem.
+"""Streaming raw rows (CSV, TSV, JSONL, Parquet) with their file and line, from any filesystem.
 
 Each yielded record is ``{"source": path, "line": n, "row": {...}}`` or, when the row cannot be
 parsed, ``{"source": path, "line": n, "error": reason, "raw": text}``, so a bad row becomes a
-dead letter instead of an exception.
+dead letter instead of an exception. Files are read as streams (constant memory per file);
+for Parquet, ``line`` is the 1-based row number.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
+           ".parquet": "parquet"}
 
 
 def file_format(path: str) -> str:
@@ -27,80 +28,117 @@ def file_format(path: str) -> str:
     raise ValueError(f"{path}: unknown input format (expected one of {sorted(FORMATS)})")
 
 
-def _decode_lines(raw: bytes) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None if undecodable, raw bytes) for each line."""
-    for number, line in enumerate(raw.splitlines(keepends=True), start=1):
+def _error(path: str, line: int, reason: str, raw: str) -> dict[str, Any]:
+    return {"source": path, "line": line, "error": reason, "raw": raw[:2000]}
+
+
+def _byte_lines(fh: BinaryIO) -> Iterator[bytes]:
+    first = True
+    for raw in iter(fh.readline, b""):
+        if first and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        first = False
+        yield raw
+
+
+def _jsonl_records(path: str, fh: BinaryIO) -> Iterator[dict[str, Any]]:
+    for number, raw in enumerate(_byte_lines(fh), start=1):
         try:
-            yield number, line.decode("utf-8"), line
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            yield number, None, line
-
-
-def iter_records(path: str, raw: bytes) -> Iterator[dict[str, Any]]:
-    """Parses one whole file's bytes into row records and error records."""
-    fmt = file_format(path)
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if fmt == "jsonl":
-        for number, text, line in _decode_lines(raw):
-            if text is None:
-                yield {"source": path, "line": number, "error": "undecodable bytes (not UTF-8)",
-                       "raw": line.decode("utf-8", "replace")}
-                continue
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield {"source": path, "line": number, "error": f"malformed JSON: {err.msg}",
-                       "raw": text.rstrip("\n")}
-                continue
-            if not isinstance(row, dict):
-                yield {"source": path, "line": number, "error": "JSON line is not an object",
-                       "raw": text.rstrip("\n")}
-                continue
-            yield {"source": path, "line": number, "row": row}
-        return
-
-    delimiter = "\t" if fmt == "tsv" else ","
-    good_lines: list[str] = []
-    line_numbers: list[int] = []
-    for number, text, line in _decode_lines(raw):
-        if text is None:
-            yield {"source": path, "line": number, "error": "undecodable bytes (not UTF-8)",
-                   "raw": line.decode("utf-8", "replace")}
+            yield _error(path, number, "undecodable bytes (not UTF-8)", raw.decode("utf-8", "replace"))
             continue
-        good_lines.append(text)
-        line_numbers.append(number)
-    reader = csv.reader(io.StringIO("".join(good_lines)), delimiter=delimiter)
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as err:
+            yield _error(path, number, f"malformed JSON: {err.msg}", text.rstrip("\n"))
+            continue
+        if not isinstance(row, dict):
+            yield _error(path, number, "JSON line is not an object", text.rstrip("\n"))
+            continue
+        yield {"source": path, "line": number, "row": row}
+
+
+def _delimited_records(path: str, fh: BinaryIO, delimiter: str) -> Iterator[dict[str, Any]]:
+    pending: list[dict[str, Any]] = []   # undecodable lines met while csv reads a record
+    record_lines: list[int] = []         # physical line numbers of the record being read
+
+    def lines() -> Iterator[str]:
+        for number, raw in enumerate(_byte_lines(fh), start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                pending.append(_error(path, number, "undecodable bytes (not UTF-8)",
+                                      raw.decode("utf-8", "replace").rstrip("\n")))
+                continue
+            record_lines.append(number)
+            yield text
+
+    reader = csv.reader(lines(), delimiter=delimiter)
     header: list[str] | None = None
-    for fields in reader:
-        # reader.line_num is the physical line reached within the decodable lines.
-        number = line_numbers[min(reader.line_num, len(line_numbers)) - 1]
+    while True:
+        record_lines.clear()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:
+            yield _error(path, record_lines[0] if record_lines else 0, f"malformed CSV: {err}", "")
+            continue
+        yield from pending
+        pending.clear()
+        number = record_lines[0] if record_lines else 0
         if header is None:
             header = fields
             continue
         if not fields:
             continue
         if len(fields) != len(header):
-            yield {"source": path, "line": number,
-                   "error": f"wrong number of columns: {len(fields)} (header has {len(header)})",
-                   "raw": delimiter.join(fields)}
+            yield _error(path, number,
+                         f"wrong number of columns: {len(fields)} (header has {len(header)})",
+                         delimiter.join(fields))
             continue
         yield {"source": path, "line": number, "row": dict(zip(header, fields))}
+    yield from pending
 
 
-def read_header(path: str, raw_head: bytes) -> list[str]:
-    """Column names from the start of a file (the first JSON object's keys for JSONL)."""
+def _parquet_records(path: str, fh: BinaryIO) -> Iterator[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    number = 0
+    for batch in pq.ParquetFile(fh).iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            number += 1
+            yield {"source": path, "line": number, "row": row}
+
+
+def iter_records(path: str, fh: BinaryIO) -> Iterator[dict[str, Any]]:
+    """Parses one file, streamed from the binary handle ``fh``."""
     fmt = file_format(path)
-    text = raw_head.decode("utf-8", "replace").lstrip("\ufeff")
     if fmt == "jsonl":
-        for line in text.splitlines():
+        return _jsonl_records(path, fh)
+    if fmt == "parquet":
+        return _parquet_records(path, fh)
+    return _delimited_records(path, fh, "\t" if fmt == "tsv" else ",")
+
+
+def read_header(path: str, fh: BinaryIO) -> list[str]:
+    """Column names of a file (the first JSON object's keys for JSONL)."""
+    fmt = file_format(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(fh).schema_arrow.names)
+    head = fh.read(1 << 16).decode("utf-8", "replace").lstrip("\ufeff")
+    if fmt == "jsonl":
+        for line in head.splitlines():
             if line.strip():
                 try:
-                    return list(json.loads(line))
+                    first = json.loads(line)
                 except json.JSONDecodeError:
                     return []
+                return list(first) if isinstance(first, dict) else []
         return []
-    first = next(csv.reader(io.StringIO(text), delimiter="\t" if fmt == "tsv" else ","), [])
-    return first
+    return next(csv.reader(head.splitlines()[:1], delimiter="\t" if fmt == "tsv" else ","), [])

@@ -20,28 +20,42 @@ from typing import Sequence
 
 import numpy as np
 
+from components.preprocess.unicode_compat import KEEP_IN_WORD
+
 MAX_CHARS_PER_WORD = 100
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]", "[PAD]")
 # Literal special tokens in raw text become those tokens, as in Hugging Face's tokenizers.
 _SPECIAL_IN_TEXT = re.compile(r"(\[(?:CLS|SEP|UNK|PAD|MASK)\])")
 
 
-def _is_whitespace(ch: str) -> bool:
-    return ch in " \t\n\r" or unicodedata.category(ch) == "Zs"
-
-
 def _is_control(ch: str) -> bool:
-    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf")
+    """What Hugging Face's Rust normalizer drops: control, format, private-use, surrogate
+    (unassigned code points are kept)."""
+    return ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")
+
+
+# Unassigned in every table involved: stays inside its word, which then maps to [UNK].
+_IN_WORD_PLACEHOLDER = "\u0378"
+
+# ASCII fast path: drop control characters (but tab/newline/CR), every whitespace -> ' '.
+_ASCII_CLEAN = {i: None for i in range(32) if chr(i) not in "\t\n\r"}
+_ASCII_CLEAN.update({ord("\t"): " ", ord("\n"): " ", ord("\r"): " ", 127: None})
 
 
 def normalize_text(text: str, do_lower_case: bool) -> str:
     """BERT's text cleaning (and lower-casing + accent stripping when the vocab is uncased)."""
+    if text.isascii():
+        cleaned = text.translate(_ASCII_CLEAN)
+        return cleaned.lower() if do_lower_case else cleaned
     out = []
     for ch in text:
         code = ord(ch)
+        if code in KEEP_IN_WORD:
+            out.append(_IN_WORD_PLACEHOLDER)
+            continue
         if code == 0 or code == 0xFFFD or _is_control(ch):
             continue
-        out.append(" " if _is_whitespace(ch) else ch)
+        out.append(" " if ch.isspace() else ch)  # Unicode White_Space, as Rust's is_whitespace
     cleaned = "".join(out)
     if do_lower_case:
         # Per character, as the Rust tokenizer does (so a final sigma stays 'σ').
@@ -114,13 +128,26 @@ class WordPieceEncoder:
         normalized = [normalize_text(t, self.do_lower_case) for t in texts]
         encoded = [t.encode("utf-8") for t in normalized]
         ids, starts, ends = self._tokenizer.tokenize_with_offsets(self._tf.constant(encoded))
+        # Ragged [text, word, piece]; read the flat arrays once (RaggedTensor.to_list is slow).
+        word_splits, piece_splits = (x.numpy() for x in ids.nested_row_splits)
+        flat_ids = ids.flat_values.numpy()
+        first_piece, last_piece = piece_splits[:-1], piece_splits[1:] - 1
+        word_bytes = ends.flat_values.numpy()[last_piece] - starts.flat_values.numpy()[first_piece]
+        word_starts = starts.flat_values.numpy()[first_piece]
         rows = []
-        for text, row_ids, row_starts, row_ends in zip(
-                encoded, ids.to_list(), starts.to_list(), ends.to_list()):
+        for r, text in enumerate(encoded):
+            w0, w1 = word_splits[r], word_splits[r + 1]
+            # A word over 100 *characters* is one [UNK] (only words over 100 bytes can be).
+            long_words = [w for w in range(w0, w1) if word_bytes[w] > MAX_CHARS_PER_WORD
+                          and len(text[word_starts[w]:word_starts[w] + word_bytes[w]]
+                                  .decode("utf-8", errors="replace")) > MAX_CHARS_PER_WORD]
+            if not long_words:
+                rows.append(flat_ids[piece_splits[w0]:piece_splits[w1]].tolist())
+                continue
             row: list[int] = []
-            for word_ids, word_starts, word_ends in zip(row_ids, row_starts, row_ends):
-                word = text[word_starts[0]:word_ends[-1]].decode("utf-8", errors="replace")
-                row.extend([self.unk_id] if len(word) > MAX_CHARS_PER_WORD else word_ids)
+            for w in range(w0, w1):
+                row.extend([self.unk_id] if w in long_words
+                           else flat_ids[piece_splits[w]:piece_splits[w + 1]].tolist())
             rows.append(row)
         return rows
 
@@ -140,15 +167,24 @@ class WordPieceEncoder:
     def encode(self, texts_a: Sequence[str],
                texts_b: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Padded model inputs for a batch: ``input_word_ids``, ``input_mask``, ``input_type_ids``."""
+        return self.encode_with_stats(texts_a, texts_b)[0]
+
+    def encode_with_stats(self, texts_a: Sequence[str], texts_b: Sequence[str] | None = None
+                          ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """``encode`` plus, per row: packed length, whether truncated, [UNK] count."""
         tok_a = self.tokenize(texts_a)
         tok_b = self.tokenize(texts_b) if texts_b is not None else [None] * len(tok_a)
         n, width = len(tok_a), self.max_seq_length
         out = {name: np.zeros((n, width), np.int64)
                for name in ("input_word_ids", "input_mask", "input_type_ids")}
         out["input_word_ids"].fill(self.pad_id)
+        lengths = np.zeros(n, np.int64)
+        truncated = np.zeros(n, bool)
         for i, (a, b) in enumerate(zip(tok_a, tok_b)):
-            ids, types, _ = self.pack(a, b)
+            ids, types, truncated[i] = self.pack(a, b)
+            lengths[i] = len(ids)
             out["input_word_ids"][i, :len(ids)] = ids
             out["input_mask"][i, :len(ids)] = 1
             out["input_type_ids"][i, :len(ids)] = types
-        return out
+        unknown = (out["input_word_ids"] == self.unk_id).sum(axis=1)
+        return out, lengths, truncated, unknown

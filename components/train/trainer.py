@@ -47,8 +47,13 @@ def make_strategy() -> tf.distribute.Strategy:
 
 
 def read_metadata(preprocess_dir: str) -> dict[str, Any]:
-    with tf.io.gfile.GFile(f"{preprocess_dir.rstrip('/')}/metadata.json") as f:
-        return json.load(f)
+    """The preprocess step's metadata, with its relative split patterns made absolute."""
+    root = preprocess_dir.rstrip("/")
+    with tf.io.gfile.GFile(f"{root}/metadata.json") as f:
+        metadata = json.load(f)
+    for split in metadata["splits"].values():
+        split["pattern"] = f"{root}/{split['pattern']}"
+    return metadata
 
 
 def count_params(variables) -> int:

@@ -29,8 +29,8 @@ def feature(example: tf.train.Example, name: str):
 def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
     meta = preprocessed.metadata
     assert meta["labels"] == ["neg", "pos"]
-    train = read_examples(meta["splits"]["train"]["pattern"])
-    evals = read_examples(meta["splits"]["eval"]["pattern"])
+    train = read_examples(preprocessed.split_pattern("train"))
+    evals = read_examples(preprocessed.split_pattern("eval"))
     assert len(train) == meta["splits"]["train"]["count"]
     assert len(evals) == meta["splits"]["eval"]["count"]
     assert len(train) + len(evals) == 600 and meta["dead_letter"]["count"] == 0
@@ -73,10 +73,11 @@ def test_bad_rows_go_to_dead_letters(minilm_dir, tmp_path):
         f.write('"Too many",pos,g1,extra\n')     # wrong number of columns
     with open(path, "ab") as f:
         f.write(b'"bad \xff bytes",neg,g2\n')    # not UTF-8
-    result = run_preprocess(DataConfig(data_path=str(path), max_seq_length=16), minilm_dir,
+    result = run_preprocess(DataConfig(data_path=str(path), max_seq_length=16,
+                                       max_rejected_fraction=0.2), minilm_dir,
                             str(tmp_path / "out"))
     dead = [json.loads(line) for line in
-            Path(result.metadata["dead_letter"]["path"]).read_text().splitlines()]
+            (tmp_path / "out" / result.metadata["dead_letter"]["path"]).read_text().splitlines()]
     reasons = sorted((d["line"], d["error"].split(" ")[0]) for d in dead)
     assert reasons == [(22, "missing"), (23, "missing"), (24, "wrong"), (25, "undecodable")]
     assert all(d["source"].endswith("mixed.csv") for d in dead)

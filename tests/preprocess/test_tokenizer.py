@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import random
+import json
 from pathlib import Path
 
 import pytest
@@ -13,27 +13,13 @@ from components.encoders.sources import resolve_hf_folder
 from components.preprocess.tokenizer import WordPieceEncoder, truncate_longest_first
 from fixtures import sentiment_rows
 
-HARD = [
-    "Café déjà vu: naïve jalapeño façade!", "Straße ß ẞ", "東京で映画を見ました。", "🎬🍿 emoji",
-    "a\u200bb zero\u200dwidth", "tab\there\nnew\rline", "ctrl\x07char\x00nul", "x" * 150,
-    "é" * 120, "ﬁ ligature", "İstanbul", "ΣΊΣΥΦΟΣ", "don't stop-believing...",
-    "$100,000.00 vs 1e-9", "https://example.com/a?b=c&d=e", "", "   ", "\u00a0nbsp\u3000ideo",
-    "Ǆ ǅ ǆ", "ＡＢＣ fullwidth", "word" * 30, "\ufffdbad", "ÅÄÖ åäö", "Ελληνικά", "Русский текст",
-    "12345678901234567890", "!!!???...---###", "ÀÉÎÕÜ àéîõü", "한국어 문장", "नमस्ते दुनिया",
-    "مرحبا بالعالم", "soft\u00adhyphen", "rtl\u200fmark", "bom\ufeffinside", "[CLS] [SEP] [UNK]",
-]
-POOL = ["movie", "film", "Brilliant", "DULL", "naïve", "résumé", "東京", "映画", "😀", "🍿", "—",
-        "...", "!!", "?", "(", ")", "'s", "don't", "3.14", "1,000,000", "http://x.io/a_b",
-        "\u200b", "\t", "\u00a0", "Ωmega", "ß", "ǅ", "ﬂ", "x" * 101, "ab" * 40, "İ", "\x01", "e\u0301"]
+CORPUS = Path(__file__).resolve().parents[1] / "golden" / "hard_strings.jsonl"
 
 
-def varied_strings(n: int, seed: int = 7) -> list[str]:
-    rng = random.Random(seed)
-    rows = [r["text"] for r in sentiment_rows(60, seed=seed)]
-    out = list(HARD) + rows
-    while len(out) < n:
-        out.append(" ".join(rng.choice(POOL) for _ in range(rng.randint(1, 25))))
-    return out
+def hard_strings() -> list[str]:
+    """The committed corpus (tests/golden/make_hard_strings.py) plus the fixture sentences."""
+    corpus = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
+    return corpus + [r["text"] for r in sentiment_rows(60)]
 
 
 def hf_fast_tokenizer(lower: bool, max_len: int) -> Tokenizer:
@@ -52,23 +38,23 @@ def hf_fast_tokenizer(lower: bool, max_len: int) -> Tokenizer:
 @pytest.mark.parametrize("lower", [True, False], ids=["uncased", "cased"])
 def test_ids_match_hugging_face(lower):
     max_len = 32
-    strings = varied_strings(300)
-    assert len(strings) >= 200
+    strings = hard_strings()
+    assert len(strings) >= 2000
     folder = resolve_hf_folder("minilm-l6")
     ours = WordPieceEncoder(folder / "vocab.txt", lower, max_len)
     theirs = hf_fast_tokenizer(lower, max_len)
 
     single = ours.encode(strings)
-    for i, text in enumerate(strings):
-        ref = theirs.encode(text)
+    for i, (text, ref) in enumerate(zip(strings, theirs.encode_batch(strings))):
         assert list(single["input_word_ids"][i]) == ref.ids, repr(text)
         assert list(single["input_mask"][i]) == ref.attention_mask, repr(text)
 
-    firsts, seconds = strings[::2], strings[1::2] + [""]
+    firsts = strings[::2]
+    seconds = [s if i % 10 else "" for i, s in enumerate(strings[1::2])]  # some empty seconds
     firsts = firsts[:len(seconds)]
     paired = ours.encode(firsts, seconds)
-    for i, (a, b) in enumerate(zip(firsts, seconds)):
-        ref = theirs.encode(a, b)
+    refs = theirs.encode_batch(list(zip(firsts, seconds)))
+    for i, (a, b, ref) in enumerate(zip(firsts, seconds, refs)):
         assert list(paired["input_word_ids"][i]) == ref.ids, (a, b)
         assert list(paired["input_type_ids"][i]) == ref.type_ids, (a, b)
         assert list(paired["input_mask"][i]) == ref.attention_mask, (a, b)
