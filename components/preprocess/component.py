@@ -13,8 +13,10 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                test_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
                max_rejected_fraction: float, beam_options: str, examples: Output[Dataset]):
     """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags."""
+    import sys
+
     from components.config import DataConfig
-    from components.preprocess.pipeline import run_preprocess
+    from components.preprocess.pipeline import TooManyRejected, run_preprocess
 
     data = DataConfig(data_path=data_path, text_column=text_column,
                       text_pair_column=text_pair_column, text_pair_separator=text_pair_separator,
@@ -23,7 +25,11 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                       test_fraction=test_fraction, max_seq_length=max_seq_length,
                       num_shards=num_shards, gzip=gzip,
                       max_rejected_fraction=max_rejected_fraction, beam_options=beam_options)
-    result = run_preprocess(data, encoder_model.path, examples.path)
+    try:
+        result = run_preprocess(data, encoder_model.path, examples.path)
+    except TooManyRejected as err:  # one line, no traceback: the dead letters say the rest
+        print(f"preprocess: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
     meta = result.metadata
     examples.metadata.update({"labels": meta["labels"], "dead_letters": meta["dead_letter"]["count"],
                               **{f"{s}_count": v["count"] for s, v in meta["splits"].items()}})

@@ -12,8 +12,9 @@ train/eval(/test) by a stable hash of the split-key column, and writes with Beam
     out/dead_letter.jsonl                       rejected rows: source, line, error, raw
     out/metadata.json                           labels, counts, tokenizer, stats, settings
 
-Records are assigned to shards and ordered within each shard by a hash of their source and
-line, so the same input always gives byte-identical files, whatever the runner's bundling.
+Records are assigned to shards and ordered within each shard by a hash of their content, so
+the same rows always give byte-identical files, wherever they are read from and whatever the
+runner's bundling.
 Any Beam runner works: ``data.beam_options`` holds standard Beam pipeline flags.
 """
 
@@ -103,6 +104,8 @@ def _expand_inputs(pattern: str) -> list[str]:
 
 def validate_inputs(data: DataConfig) -> list[str]:
     """Cheap checks before the job starts: files exist, columns exist. Returns the file list."""
+    # The job's own options (credentials, project...) apply to these reads too.
+    FileSystems.set_options(PipelineOptions(shlex.split(data.beam_options)))
     pattern = resolve_data_path(data.data_path)
     files = _expand_inputs(pattern)
     if not files:
@@ -134,28 +137,29 @@ class ReadRows(beam.PTransform):
                 | "ListFiles" >> beam.Create(self._files)
                 | "Match" >> fileio.MatchAll()
                 | "Open" >> fileio.ReadMatches()
-                | "Parse" >> beam.FlatMap(lambda f: iter_records(f.metadata.path, f.open()))
-                | "Progress" >> beam.ParDo(LogProgress("read")))
+                | "Parse" >> beam.ParDo(ParseFile()))
 
 
-class LogProgress(beam.DoFn):
-    """Passes elements through, logging a running count every few seconds (per worker)."""
+class ParseFile(beam.DoFn):
+    """One file -> its records, logging a running row count every few seconds (per worker)."""
 
-    def __init__(self, what: str, every_s: float = 5.0):
-        self._what, self._every_s = what, every_s
-        self._counter = beam.metrics.Metrics.counter("bertpipe", f"rows_{what}")
+    EVERY_S = 5.0
 
     def setup(self) -> None:
         self._count, self._last = 0, time.monotonic()
+        self._counter = beam.metrics.Metrics.counter("bertpipe", "rows_read")
 
-    def process(self, element):
-        self._count += 1
-        self._counter.inc()
-        now = time.monotonic()
-        if now - self._last >= self._every_s:
-            self._last = now
-            log.warning("preprocess: %s %d rows so far (this worker)", self._what, self._count)
-        yield element
+    def process(self, readable):
+        for record in iter_records(readable.metadata.path, readable.open()):
+            self._count += 1
+            if time.monotonic() - self._last >= self.EVERY_S:
+                self._last = time.monotonic()
+                log.warning("preprocess: read %d rows so far (this worker)", self._count)
+            yield record
+
+    def finish_bundle(self) -> None:
+        self._counter.inc(self._count)
+        self._count = 0
 
 
 class ValidateRow(beam.DoFn):
@@ -203,25 +207,22 @@ class ValidateRow(beam.DoFn):
             return
         key = row.get(data.effective_split_key)
         key = text if key is None else str(key)
-        order = hashlib.sha256(f"{record['source']}\n{record['line']}".encode()).hexdigest()
+        # Content, not file position: moving or renaming the input keeps the output identical.
+        order = hashlib.sha256(json.dumps([text, pair, label, key]).encode()).hexdigest()
         yield {"split": split_of(key, data.eval_fraction, data.test_fraction), "order": order,
                "text": text, "text_pair": pair, "label": label}
 
 
-def _int64_feature(values) -> "Any":
-    import tensorflow as tf
-
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-
-
-def _bytes_feature(value: str) -> "Any":
-    import tensorflow as tf
-
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode("utf-8")]))
+SUMMARY = "summary"
 
 
 class EncodeBatch(beam.DoFn):
-    """Tokenizes a batch of rows; yields ``(split, order, serialized Example, label, stats)``."""
+    """Tokenizes a batch of rows.
+
+    Main output, tagged by split: ``(order, serialized tf.train.Example)`` per row. Tagged
+    ``summary``: one ``(split, label counts, [(length, truncated, unknown), ...])`` per split
+    and batch, so counting and statistics cost one element per batch, not per row.
+    """
 
     def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int):
         self._vocab_file = vocab_file
@@ -235,23 +236,33 @@ class EncodeBatch(beam.DoFn):
         self._encoder = WordPieceEncoder(self._vocab_file, self._do_lower_case,
                                          self._max_seq_length)
 
-    def process(self, batch: list[dict], labels: list[str]) -> Iterator[tuple]:
-        import tensorflow as tf
+    def process(self, batch: list[dict], labels: list[str]) -> Iterator[Any]:
+        from tensorflow.core.example import example_pb2
 
         index = {label: i for i, label in enumerate(labels)}
         has_pair = batch[0]["text_pair"] is not None
-        packed = self._encoder.encode_with_stats(
+        features, lengths, truncated, unknown = self._encoder.encode_with_stats(
             [r["text"] for r in batch], [r["text_pair"] for r in batch] if has_pair else None)
-        features, lengths, truncated, unknown = packed
+        columns = {name: features[name].tolist() for name in FEATURES}
+        summaries: dict[str, tuple[dict[str, int], list]] = {}
         for i, record in enumerate(batch):
-            feature = {name: _int64_feature(features[name][i]) for name in FEATURES}
-            feature["label"] = _int64_feature([index[record["label"]]])
-            feature["text"] = _bytes_feature(record["text"])
+            # Filling the protobuf in place is ~3x faster than tf.train.Feature(...) objects.
+            example = example_pb2.Example()
+            feature = example.features.feature
+            for name in FEATURES:
+                feature[name].int64_list.value.extend(columns[name][i])
+            feature["label"].int64_list.value.append(index[record["label"]])
+            feature["text"].bytes_list.value.append(record["text"].encode("utf-8"))
             if has_pair:
-                feature["text_pair"] = _bytes_feature(record["text_pair"])
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            yield (record["split"], record["order"], example.SerializeToString(deterministic=True),
-                   record["label"], (int(lengths[i]), bool(truncated[i]), int(unknown[i])))
+                feature["text_pair"].bytes_list.value.append(record["text_pair"].encode("utf-8"))
+            split = record["split"]
+            yield beam.pvalue.TaggedOutput(
+                split, (record["order"], example.SerializeToString(deterministic=True)))
+            counts, rows = summaries.setdefault(split, ({}, []))
+            counts[record["label"]] = counts.get(record["label"], 0) + 1
+            rows.append((int(lengths[i]), bool(truncated[i]), int(unknown[i])))
+        for split, (counts, rows) in summaries.items():
+            yield beam.pvalue.TaggedOutput(SUMMARY, (split, counts, rows))
 
 
 class TFRecordSink(fileio.FileSink):
@@ -278,10 +289,11 @@ class WriteSplit(beam.PTransform):
     shard's records sorted by ``order`` (deterministic files on any runner)."""
 
     def __init__(self, directory: str, suffix: str, compress: bool, num_shards: int,
-                 temp_directory: str):
+                 temp_directory: str, row_count):
         super().__init__()
         self._directory, self._suffix, self._temp = directory, suffix, temp_directory
         self._compress, self._num_shards = compress, num_shards
+        self._row_count = row_count  # a one-element PCollection: this split's rows
 
     def expand(self, records):
         fixed = self._num_shards
@@ -289,9 +301,7 @@ class WriteSplit(beam.PTransform):
         def count_to_shards(count: int) -> int:
             return fixed or max(1, math.ceil(count / ROWS_PER_AUTO_SHARD))
 
-        shards = (records
-                  | "Count" >> beam.combiners.Count.Globally()
-                  | "Shards" >> beam.Map(count_to_shards))
+        shards = self._row_count | "Shards" >> beam.Map(count_to_shards)
 
         def assign(record, n):
             order, payload = record
@@ -366,22 +376,25 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
                       | "LabelList" >> beam.combiners.ToList()
                       | "SortLabels" >> beam.Map(sort_labels))
         encoded = (rows
-                   | "Batch" >> beam.BatchElements(min_batch_size=64, max_batch_size=512)
+                   | "Batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=2048)
                    | "Tokenize" >> beam.ParDo(
                        EncodeBatch(info.vocab_file, info.do_lower_case, data.max_seq_length),
-                       labels=beam.pvalue.AsSingleton(labels))
-                   | "Written" >> beam.ParDo(LogProgress("encoded")))
+                       labels=beam.pvalue.AsSingleton(labels)).with_outputs(SUMMARY, *SPLITS))
+        summary = encoded[SUMMARY]
         for split in SPLITS:
-            (encoded
-             | f"Only{split}" >> beam.Filter(lambda x, s=split: x[0] == s)
-             | f"Payload{split}" >> beam.Map(lambda x: (x[1], x[2]))
+            row_count = (summary
+                         | f"Rows{split}" >> beam.Map(
+                             lambda x, s=split: sum(x[1].values()) if x[0] == s else 0)
+                         | f"Total{split}" >> beam.CombineGlobally(sum))
+            (encoded[split]
              | f"Write{split}" >> WriteSplit(f"{out}/{split}", suffix, data.gzip, data.num_shards,
-                                             f"{out}/{SINK_TEMP}/{split}"))
-        counts = (encoded
-                  | "CountKey" >> beam.Map(lambda x: (f"{x[0]}\t{x[3]}", 1))
+                                             f"{out}/{SINK_TEMP}/{split}", row_count))
+        counts = (summary
+                  | "CountKey" >> beam.FlatMap(
+                      lambda x: ((f"{x[0]}\t{label}", n) for label, n in x[1].items()))
                   | "Count" >> beam.CombinePerKey(sum))
-        stats = (encoded
-                 | "StatsKey" >> beam.Map(lambda x: (x[0], x[4]))
+        stats = (summary
+                 | "StatsKey" >> beam.Map(lambda x: (x[0], x[2]))
                  | "Stats" >> beam.CombinePerKey(SplitStats(data.max_seq_length)))
         _write_json_lines(counts, f"{out}/counts.jsonl", "Counts")
         _write_json_lines(stats, f"{out}/stats.jsonl", "Stats")

@@ -8,7 +8,7 @@ import apache_beam as beam
 
 
 class SplitStats(beam.CombineFn):
-    """Combines ``(length, truncated, unknown_tokens)`` per row into one summary per split.
+    """Combines lists of ``(length, truncated, unknown_tokens)`` rows into one summary per split.
 
     The histogram buckets lengths (special tokens included) by eighths of ``max_seq_length``.
     """
@@ -21,14 +21,14 @@ class SplitStats(beam.CombineFn):
         return {"rows": 0, "tokens": 0, "truncated": 0, "unknown": 0, "hist": [0] * 8,
                 "max_length": 0}
 
-    def add_input(self, acc, row):
-        length, truncated, unknown = row
-        acc["rows"] += 1
-        acc["tokens"] += length
-        acc["truncated"] += int(truncated)
-        acc["unknown"] += unknown
-        acc["hist"][min((length - 1) // self._width, 7)] += 1
-        acc["max_length"] = max(acc["max_length"], length)
+    def add_input(self, acc, rows):
+        for length, truncated, unknown in rows:
+            acc["rows"] += 1
+            acc["tokens"] += length
+            acc["truncated"] += int(truncated)
+            acc["unknown"] += unknown
+            acc["hist"][min((length - 1) // self._width, 7)] += 1
+            acc["max_length"] = max(acc["max_length"], length)
         return acc
 
     def merge_accumulators(self, accumulators):

@@ -107,6 +107,16 @@ class WordPieceEncoder:
             max_bytes_per_word=4 * MAX_CHARS_PER_WORD, unknown_token="[UNK]")
         self._tf = tf
 
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+        def wordpieces(texts):
+            # One graph call per batch (eager ragged ops cost ~500 small ops per batch).
+            ids, starts, ends = self._tokenizer.tokenize_with_offsets(texts)
+            word_splits, piece_splits = ids.nested_row_splits
+            return (ids.flat_values, word_splits, piece_splits, starts.flat_values,
+                    ends.flat_values)
+
+        self._wordpieces_fn = wordpieces
+
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         """WordPiece ids of each text, without added special tokens or truncation."""
         pieces: list[str] = []
@@ -127,13 +137,12 @@ class WordPieceEncoder:
             return []
         normalized = [normalize_text(t, self.do_lower_case) for t in texts]
         encoded = [t.encode("utf-8") for t in normalized]
-        ids, starts, ends = self._tokenizer.tokenize_with_offsets(self._tf.constant(encoded))
-        # Ragged [text, word, piece]; read the flat arrays once (RaggedTensor.to_list is slow).
-        word_splits, piece_splits = (x.numpy() for x in ids.nested_row_splits)
-        flat_ids = ids.flat_values.numpy()
+        # Ragged [text, word, piece] as flat arrays (RaggedTensor.to_list is slow).
+        flat_ids, word_splits, piece_splits, flat_starts, flat_ends = (
+            x.numpy() for x in self._wordpieces_fn(self._tf.constant(encoded)))
         first_piece, last_piece = piece_splits[:-1], piece_splits[1:] - 1
-        word_bytes = ends.flat_values.numpy()[last_piece] - starts.flat_values.numpy()[first_piece]
-        word_starts = starts.flat_values.numpy()[first_piece]
+        word_bytes = flat_ends[last_piece] - flat_starts[first_piece]
+        word_starts = flat_starts[first_piece]
         rows = []
         for r, text in enumerate(encoded):
             w0, w1 = word_splits[r], word_splits[r + 1]
