@@ -13,12 +13,14 @@ work, and a bad value ends the command with one line on stderr and exit status 2
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.config import ConfigError, PipelineConfig, field_types, parse_trainable_blocks
+from components.config import (ConfigError, DataConfig, PipelineConfig, field_types,
+                               parse_trainable_blocks)
 
 
 def _parse_bool(text: str) -> bool:
@@ -30,11 +32,14 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_parameter_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per pipeline parameter, defaults from the config dataclasses."""
+def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    """One ``--flag`` per pipeline parameter (or per name in ``names``), defaults from the
+    config dataclasses."""
     defaults = PipelineConfig().parameters()
     group = parser.add_argument_group("pipeline parameters")
     for name, kind in field_types().items():
+        if names is not None and name not in names:
+            continue
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=defaults[name],
                            type=_parse_bool if kind is bool else kind,
                            help=f"(default: {defaults[name]!r})")
@@ -77,6 +82,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preprocess(args: argparse.Namespace) -> int:
+    """Only the Beam job, e.g. to prepare data on Dataflow or inspect dead letters."""
+    import tempfile
+
+    from components.encoders.sources import check_source, import_encoder
+    from components.preprocess.pipeline import TooManyRejected, run_preprocess, validate_inputs
+
+    data = DataConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DataConfig)})
+    check_source(args.encoder)
+    validate_inputs(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        encoder_dir = str(Path(tmp) / "encoder")
+        import_encoder(args.encoder, Path(encoder_dir))
+        try:
+            result = run_preprocess(data, encoder_dir, args.output_dir)
+        except TooManyRejected as err:
+            print(f"bertpipe: error: {err}", file=sys.stderr)
+            return 1
+    meta = result.metadata
+    counts = " ".join(f"{split}={v['count']}" for split, v in meta["splits"].items())
+    print(f"{counts} dead_letters={meta['dead_letter']['count']} labels={','.join(meta['labels'])}")
+    print(f"wrote {result.output_dir}/metadata.json")
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.pipeline import compile_pipeline
 
@@ -93,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
     add_parameter_flags(run)
     run.set_defaults(func=cmd_run)
+    pre = sub.add_parser("preprocess", help="run only the Beam preprocess job")
+    pre.add_argument("--output-dir", required=True, help="where TFRecords and metadata go")
+    add_parameter_flags(pre, ["encoder"] + [f.name for f in dataclasses.fields(DataConfig)])
+    pre.set_defaults(func=cmd_preprocess)
     comp = sub.add_parser("compile", help="write the pipeline YAML for Kubeflow Pipelines")
     comp.add_argument("-o", "--output", default="bertpipe.yaml", help="output YAML path")
     comp.set_defaults(func=cmd_compile)

@@ -140,26 +140,41 @@ class ReadRows(beam.PTransform):
                 | "Parse" >> beam.ParDo(ParseFile()))
 
 
-class ParseFile(beam.DoFn):
-    """One file -> its records, logging a running row count every few seconds (per worker)."""
+class Progress:
+    """A running row count for long local runs: a Beam counter, and a log line every 5 s."""
 
     EVERY_S = 5.0
 
+    def __init__(self, what: str):
+        self.what, self.total, self._pending = what, 0, 0
+        self._last = time.monotonic()
+        self._counter = beam.metrics.Metrics.counter("bertpipe", f"rows_{what}")
+
+    def add(self, n: int = 1) -> None:
+        self.total += n
+        self._pending += n
+        if time.monotonic() - self._last >= self.EVERY_S:
+            self._last = time.monotonic()
+            log.warning("preprocess: %s %d rows so far (this worker)", self.what, self.total)
+
+    def flush(self) -> None:
+        self._counter.inc(self._pending)
+        self._pending = 0
+
+
+class ParseFile(beam.DoFn):
+    """One file -> its records (see ``rows.iter_records``), counting rows read."""
+
     def setup(self) -> None:
-        self._count, self._last = 0, time.monotonic()
-        self._counter = beam.metrics.Metrics.counter("bertpipe", "rows_read")
+        self._progress = Progress("read")
 
     def process(self, readable):
         for record in iter_records(readable.metadata.path, readable.open()):
-            self._count += 1
-            if time.monotonic() - self._last >= self.EVERY_S:
-                self._last = time.monotonic()
-                log.warning("preprocess: read %d rows so far (this worker)", self._count)
+            self._progress.add()
             yield record
 
     def finish_bundle(self) -> None:
-        self._counter.inc(self._count)
-        self._count = 0
+        self._progress.flush()
 
 
 class ValidateRow(beam.DoFn):
@@ -235,6 +250,10 @@ class EncodeBatch(beam.DoFn):
 
         self._encoder = WordPieceEncoder(self._vocab_file, self._do_lower_case,
                                          self._max_seq_length)
+        self._progress = Progress("encoded")
+
+    def finish_bundle(self) -> None:
+        self._progress.flush()
 
     def process(self, batch: list[dict], labels: list[str]) -> Iterator[Any]:
         from tensorflow.core.example import example_pb2
@@ -263,6 +282,7 @@ class EncodeBatch(beam.DoFn):
             rows.append((int(lengths[i]), bool(truncated[i]), int(unknown[i])))
         for split, (counts, rows) in summaries.items():
             yield beam.pvalue.TaggedOutput(SUMMARY, (split, counts, rows))
+        self._progress.add(len(batch))
 
 
 class TFRecordSink(fileio.FileSink):

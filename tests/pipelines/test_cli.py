@@ -46,3 +46,25 @@ def test_bad_config_fails_fast_with_one_line(args, expected, sentiment_csv, tmp_
     assert len(lines) == 1 and lines[0].startswith("bertpipe: error: "), proc.stderr
     assert expected in lines[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
+    from fixtures import sentiment_rows, write_csv
+
+    data = write_csv(tmp_path / "messy.csv", sentiment_rows(20))
+    with open(data, "a", encoding="utf-8") as f:
+        f.write(',pos,g1\n"No label",,g1\n"Odd label",meh,g1\n')
+    out = tmp_path / "out"
+    proc = bertpipe("preprocess", "--data-path", str(data), "--label-vocab", "neg,pos",
+                    "--output-dir", str(out))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("bertpipe:")]
+    assert errors == [f"bertpipe: error: 3 of 23 rows rejected (13.0% > max_rejected_fraction "
+                      f"10%); see {out}/dead_letter.jsonl"]
+    assert len((out / "dead_letter.jsonl").read_text().splitlines()) == 3
+
+    ok = bertpipe("preprocess", "--data-path", str(data), "--label-vocab", "neg,pos",
+                  "--max-rejected-fraction", "0.2", "--output-dir", str(tmp_path / "ok"))
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "dead_letters=3 labels=neg,pos" in ok.stdout

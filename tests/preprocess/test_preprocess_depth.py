@@ -122,6 +122,12 @@ def test_three_way_split_keeps_groups_whole(minilm_dir, sentiment_csv, tmp_path)
                 or groups["eval"] & groups["test"])
     for split, members in groups.items():
         assert all(split_of(g, 0.2, 0.2) == split for g in members)
+    # Keyed by the text instead, related rows straddle the splits.
+    by_text = run_preprocess(DataConfig(data_path=str(sentiment_csv), eval_fraction=0.2,
+                                        test_fraction=0.2, max_seq_length=32),
+                             minilm_dir, str(tmp_path / "by_text"))
+    text_groups = {s: {rows[text_of(e)] for e in examples(by_text, s)} for s in ("train", "eval")}
+    assert text_groups["train"] & text_groups["eval"]
     stats = result.metadata["stats"]
     for split in ("train", "eval", "test"):
         s = stats[split]
