@@ -286,7 +286,8 @@ class EncodeBatch(beam.DoFn):
 
 
 class TFRecordSink(fileio.FileSink):
-    """TFRecord framing, optionally GZIP with a fixed header (no name, no mtime)."""
+    """Writes the payload of ``(shard name, payload)`` elements with TFRecord framing,
+    optionally GZIP with a fixed header (no file name, no mtime: reproducible bytes)."""
 
     def __init__(self, compress: bool):
         self._compress = compress
@@ -294,8 +295,8 @@ class TFRecordSink(fileio.FileSink):
     def open(self, fh):
         self._fh = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if self._compress else fh
 
-    def write(self, record: bytes) -> None:
-        _TFRecordUtil.write_record(self._fh, record)
+    def write(self, record: tuple[str, bytes]) -> None:
+        _TFRecordUtil.write_record(self._fh, record[1])
 
     def flush(self) -> None:
         if self._compress:
@@ -305,8 +306,10 @@ class TFRecordSink(fileio.FileSink):
 
 
 class WriteSplit(beam.PTransform):
-    """``(order, bytes)`` of one split -> ``out/<split>/part-NNNNN-of-MMMMM<suffix>``, with each
-    shard's records sorted by ``order`` (deterministic files on any runner)."""
+    """``(order, bytes)`` of one split -> ``out/<split>/part-NNNNN-of-MMMMM<suffix>``.
+
+    The shard is chosen by ``order`` and each shard's records are written sorted by it, so the
+    bytes do not depend on how the runner bundled the elements."""
 
     def __init__(self, directory: str, suffix: str, compress: bool, num_shards: int,
                  temp_directory: str, row_count):
@@ -344,17 +347,10 @@ class WriteSplit(beam.PTransform):
                 | "Sort" >> beam.FlatMap(sorted_shard)
                 | "Write" >> fileio.WriteToFiles(
                     path=self._directory, destination=lambda kv: kv[0],
-                    sink=lambda dest: _PayloadSink(self._compress), file_naming=naming,
+                    sink=lambda dest: TFRecordSink(self._compress), file_naming=naming,
                     temp_directory=StaticValueProvider(str, self._temp),
                     # Spilled records would lose their order: keep every shard's writer open.
                     max_writers_per_bundle=10_000))
-
-
-class _PayloadSink(TFRecordSink):
-    """Writes the payload of ``(shard name, payload)`` elements."""
-
-    def write(self, record) -> None:
-        super().write(record[1])
 
 
 def _write_json_lines(pcoll, path: str, label: str):
