@@ -26,24 +26,6 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def parse_trainable_blocks(value: str | int, num_blocks: int | None = None) -> int | None:
-    """Parses ``--trainable-blocks``: ``all`` -> None (full fine-tuning), else an int N >= 0.
-
-    N trainable blocks means the *last* N transformer blocks (and the pooler, when it is used)
-    train, while the embeddings and the first ``num_blocks - N`` blocks stay frozen.
-    """
-    text = str(value).strip().lower()
-    if text == "all":
-        return None
-    _require(bool(re.fullmatch(r"\d+", text)),
-             f"trainable_blocks must be 'all' or a non-negative integer, got {value!r}")
-    n = int(text)
-    if num_blocks is not None:
-        _require(n <= num_blocks,
-                 f"trainable_blocks={n} but the encoder has only {num_blocks} transformer blocks")
-    return n
-
-
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the rows come from and how they become model inputs.
@@ -115,9 +97,15 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """How the classifier is fine-tuned."""
+    """How the classifier is fine-tuned.
 
-    trainable_blocks: str = "2"
+    ``freeze`` is a freezing spec (``components/train/freeze_spec.py``): ``last:2`` trains the
+    last 2 transformer blocks, ``none`` is full fine-tuning, ``all`` feature extraction.
+    ``checkpoint_steps``: back up every N steps (0: at the end of each epoch); a killed run
+    restarted with the same output folder resumes from the last backup.
+    """
+
+    freeze: str = "last:2"
     pooling: str = "mean"
     epochs: int = 2
     batch_size: int = 32
@@ -125,10 +113,13 @@ class TrainConfig:
     warmup_fraction: float = 0.1
     dropout: float = 0.1
     max_train_examples: int = 0
+    checkpoint_steps: int = 0
     seed: int = 42
 
     def __post_init__(self) -> None:
-        parse_trainable_blocks(self.trainable_blocks)
+        from components.train.freeze_spec import FreezeSpec
+
+        FreezeSpec.parse(self.freeze)
         _require(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
@@ -137,6 +128,8 @@ class TrainConfig:
         _require(0.0 <= self.warmup_fraction < 1.0,
                  f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _require(self.checkpoint_steps >= 0,
+                 f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         _require(self.max_train_examples >= 0,
                  f"max_train_examples must be >= 0, got {self.max_train_examples}")
 

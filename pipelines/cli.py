@@ -2,7 +2,8 @@
 
     bertpipe run                                  # built-in data and encoder, CPU, no cluster
     bertpipe run --data-path reviews.csv --text-column review --label-column stars \\
-                 --trainable-blocks 2 --epochs 2
+                 --freeze first:4 --epochs 2          # or --trainable-blocks 2
+    bertpipe preprocess --data-path 'data/*.jsonl' --output-dir prepared/
     bertpipe compile -o bertpipe.yaml             # upload in the Kubeflow Pipelines UI
 
 Every pipeline parameter is a flag (``--max-seq-length`` for ``max_seq_length``); names, types
@@ -19,8 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.config import (ConfigError, DataConfig, PipelineConfig, field_types,
-                               parse_trainable_blocks)
+from components.config import ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types
 
 
 def _parse_bool(text: str) -> bool:
@@ -46,12 +46,13 @@ def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | 
 
 
 def validate(config: PipelineConfig) -> None:
-    """Checks that need files but no heavy work: encoder source, block count, data columns."""
-    from components.encoders.sources import encoder_num_layers
+    """Checks that need files but no heavy work: encoder source, the freezing spec against the
+    encoder's variables (block range, regexes), data files and columns."""
+    from components.encoders.sources import encoder_variable_names
     from components.preprocess.pipeline import validate_inputs
+    from components.train.freeze_spec import FreezeSpec
 
-    layers = encoder_num_layers(config.encoder)
-    parse_trainable_blocks(config.train.trainable_blocks, layers)
+    FreezeSpec.parse(config.train.freeze).frozen_names(encoder_variable_names(config.encoder))
     validate_inputs(config.data)
 
 
@@ -66,6 +67,12 @@ def _print_outputs(outputs: dict[str, Any]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     params = {name: getattr(args, name) for name in field_types()}
+    if args.trainable_blocks is not None:
+        from components.train.freeze_spec import trainable_blocks_to_spec
+
+        if params["freeze"] != PipelineConfig().train.freeze:
+            raise ConfigError("give --freeze or --trainable-blocks, not both")
+        params["freeze"] = trainable_blocks_to_spec(args.trainable_blocks)
     config = PipelineConfig.from_parameters(params)
     validate(config)
 
@@ -107,6 +114,22 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Only the train step, on an imported encoder and preprocessed examples. The same
+    command serves every worker of a multi-worker job (TF_CONFIG) and resumes a killed run."""
+    from components.encoders.sources import encoder_variable_names
+    from components.train.freeze_spec import FreezeSpec
+    from components.train.trainer import run_train
+
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    FreezeSpec.parse(cfg.freeze).frozen_names(encoder_variable_names(args.encoder_dir))
+    result = run_train(cfg, args.encoder_dir, args.examples_dir, args.output_dir)
+    history = result.history
+    print(f"trainable_params={result.trainable_params} "
+          + " ".join(f"{k}={v[-1]:.4f}" for k, v in history.items() if "accuracy" in k))
+    return 0
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.pipeline import compile_pipeline
 
@@ -122,11 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pipeline-root", default="bertpipe-runs",
                      help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
     add_parameter_flags(run)
+    run.add_argument("--trainable-blocks", default=None, metavar="N|all",
+                     help="shorthand: the last N blocks train (--freeze last:N); 0 = feature "
+                          "extraction; all = full fine-tuning (--freeze none)")
     run.set_defaults(func=cmd_run)
     pre = sub.add_parser("preprocess", help="run only the Beam preprocess job")
     pre.add_argument("--output-dir", required=True, help="where TFRecords and metadata go")
     add_parameter_flags(pre, ["encoder"] + [f.name for f in dataclasses.fields(DataConfig)])
     pre.set_defaults(func=cmd_preprocess)
+    tr = sub.add_parser("train", help="run only the train step (also each worker of a "
+                                      "multi-worker job)")
+    tr.add_argument("--encoder-dir", required=True, help="an imported encoder (import step)")
+    tr.add_argument("--examples-dir", required=True, help="the preprocess step's output")
+    tr.add_argument("--output-dir", required=True, help="model/, history.json, logs/, backup/")
+    add_parameter_flags(tr, [f.name for f in dataclasses.fields(TrainConfig)])
+    tr.set_defaults(func=cmd_train)
     comp = sub.add_parser("compile", help="write the pipeline YAML for Kubeflow Pipelines")
     comp.add_argument("-o", "--output", default="bertpipe.yaml", help="output YAML path")
     comp.set_defaults(func=cmd_compile)

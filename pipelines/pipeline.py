@@ -50,7 +50,7 @@ def bertpipe_pipeline(
     gzip: bool = _D["gzip"],
     max_rejected_fraction: float = _D["max_rejected_fraction"],
     beam_options: str = _D["beam_options"],
-    trainable_blocks: str = _D["trainable_blocks"],
+    freeze: str = _D["freeze"],
     pooling: str = _D["pooling"],
     epochs: int = _D["epochs"],
     batch_size: int = _D["batch_size"],
@@ -58,6 +58,7 @@ def bertpipe_pipeline(
     warmup_fraction: float = _D["warmup_fraction"],
     dropout: float = _D["dropout"],
     max_train_examples: int = _D["max_train_examples"],
+    checkpoint_steps: int = _D["checkpoint_steps"],
     seed: int = _D["seed"],
 ) -> Outputs:
     encoder_task = import_encoder(encoder=encoder).set_display_name("import-encoder")
@@ -70,11 +71,11 @@ def bertpipe_pipeline(
                      max_rejected_fraction=max_rejected_fraction,
                      beam_options=beam_options).set_display_name("preprocess")
     trained = train(encoder_model=encoder_task.outputs["encoder_model"],
-                    examples=pre.outputs["examples"], trainable_blocks=trainable_blocks,
+                    examples=pre.outputs["examples"], freeze=freeze,
                     pooling=pooling, epochs=epochs, batch_size=batch_size,
                     learning_rate=learning_rate, warmup_fraction=warmup_fraction,
                     dropout=dropout, max_train_examples=max_train_examples,
-                    seed=seed).set_display_name("train")
+                    checkpoint_steps=checkpoint_steps, seed=seed).set_display_name("train")
     scored = evaluate(model=trained.outputs["model"],
                       examples=pre.outputs["examples"]).set_display_name("evaluate")
     exported = export(model=trained.outputs["model"],

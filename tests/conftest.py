@@ -58,7 +58,7 @@ def trained(minilm_dir, preprocessed, two_cpu_strategy, tmp_path_factory):
     from components.config import TrainConfig
     from components.train.trainer import run_train
 
-    cfg = TrainConfig(trainable_blocks="2", pooling="mean", epochs=1, batch_size=16,
+    cfg = TrainConfig(freeze="last:2", pooling="mean", epochs=1, batch_size=16,
                       learning_rate=5e-4)
     return run_train(cfg, minilm_dir, preprocessed.output_dir,
                      str(tmp_path_factory.mktemp("trained")), strategy=two_cpu_strategy,

@@ -19,10 +19,10 @@ def test_pipeline_parameters_are_the_config_fields():
 
 
 def test_cli_flags_are_the_config_fields():
-    args = build_parser().parse_args(["run", "--trainable-blocks", "all", "--max-seq-length", "128",
+    args = build_parser().parse_args(["run", "--freeze", "none", "--max-seq-length", "128",
                                       "--gzip", "false", "--learning-rate", "3e-5"])
     config = PipelineConfig.from_parameters({k: getattr(args, k) for k in PipelineConfig().parameters()})
-    assert config.train.trainable_blocks == "all" and config.data.max_seq_length == 128
+    assert config.train.freeze == "none" and config.data.max_seq_length == 128
     assert config.data.gzip is False and config.train.learning_rate == 3e-5
 
 
@@ -34,7 +34,9 @@ def test_roundtrip_and_unknown_parameter():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: TrainConfig(trainable_blocks="two"), "trainable_blocks must be"),
+    (lambda: TrainConfig(freeze="two"), "unknown term 'two'"),
+    (lambda: TrainConfig(freeze="last:x"), "'x' is not a non-negative integer"),
+    (lambda: TrainConfig(freeze="include:("), "bad regex"),
     (lambda: TrainConfig(pooling="avg"), "pooling must be one of"),
     (lambda: TrainConfig(learning_rate=0), "learning_rate"),
     (lambda: DataConfig(max_seq_length=4), "max_seq_length"),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.encoders.bert import BertConfig
+from components.encoders.bert_config import BertConfig
 
 
 def _hf_names(num_layers: int) -> dict[str, tuple[str, bool]]:

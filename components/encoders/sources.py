@@ -40,13 +40,18 @@ def check_source(source: str) -> None:
                           f"nor a bertpipe export (assets/{ENCODER_INFO})")
 
 
-def encoder_num_layers(source: str) -> int:
-    """Number of transformer blocks, read from the source's config without loading weights."""
+def encoder_variable_names(source: str) -> list[str]:
+    """The encoder's variable names, from its config alone (no weights, no TensorFlow): what
+    a freezing spec is checked against before any heavy work."""
+    from components.encoders.bert_config import BertConfig
+
     check_source(source)
     if source not in BUILTIN and (Path(source) / "assets" / ENCODER_INFO).exists():
-        return read_encoder_info(source).num_layers
-    config = json.loads((resolve_hf_folder(source) / "config.json").read_text())
-    return int(config["num_hidden_layers"])
+        raw = json.loads((Path(source) / "assets" / ENCODER_INFO).read_text())
+        config = BertConfig(**raw["bert_config"])
+    else:
+        config = BertConfig.from_hf_json(resolve_hf_folder(source) / "config.json")
+    return list(config.variable_shapes())
 
 
 def import_encoder(source: str, export_dir: Path) -> EncoderInfo:

@@ -7,18 +7,20 @@ from components.images import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def train(encoder_model: Input[Model], examples: Input[Dataset], trainable_blocks: str,
+def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
           pooling: str, epochs: int, batch_size: int, learning_rate: float,
-          warmup_fraction: float, dropout: float, max_train_examples: int, seed: int,
+          warmup_fraction: float, dropout: float, max_train_examples: int,
+          checkpoint_steps: int, seed: int,
           model: Output[Model], train_metrics: Output[Metrics]):
     """Trains the classifier; ``model`` holds model/, history.json, freeze.json and logs/."""
     from components.config import TrainConfig
     from components.train.trainer import run_train
 
-    cfg = TrainConfig(trainable_blocks=trainable_blocks, pooling=pooling, epochs=epochs,
+    cfg = TrainConfig(freeze=freeze, pooling=pooling, epochs=epochs,
                       batch_size=batch_size, learning_rate=learning_rate,
                       warmup_fraction=warmup_fraction, dropout=dropout,
-                      max_train_examples=max_train_examples, seed=seed)
+                      max_train_examples=max_train_examples,
+                      checkpoint_steps=checkpoint_steps, seed=seed)
     result = run_train(cfg, encoder_model.path, examples.path, model.path)
     train_metrics.log_metric("trainable_params", result.trainable_params)
     train_metrics.log_metric("global_batch_size", result.global_batch_size)

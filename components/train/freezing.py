@@ -6,104 +6,76 @@ changed after loading. ``PartiallyFrozenEncoder`` is a ``hub.KerasLayer`` whose
 ``model.trainable_variables``, so frozen weights receive no update (no gradient, no weight decay,
 no optimizer slot). The training tests prove this bit for bit.
 
-Blocks are discovered from variable names (``embeddings/...``, ``transformer/layer_{i}/...``,
-``pooler/...``), not assumed.
+What to freeze is a spec (``freeze_spec.py``: ``last:2``, ``first:4``, ``embeddings+blocks:0,1``,
+regexes...) resolved against the encoder's own variable names: blocks are discovered
+(``embeddings/...``, ``transformer/layer_{i}/...``, ``pooler/...``), not assumed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Iterable
 
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from components.config import ConfigError, parse_trainable_blocks
+from components.train.freeze_spec import FreezeSpec, block_of, block_order
 
 try:  # tf-keras, which tensorflow-hub requires (TF_USE_LEGACY_KERAS=1).
     import tf_keras as keras
 except ImportError:  # pragma: no cover
     keras = tf.keras
 
-_LAYER = re.compile(r"(?:^|/)transformer/layer_(\d+)/")
-
-
-def block_of(variable_name: str) -> str:
-    """``embeddings``, ``layer_{i}``, ``pooler`` or ``other`` for an encoder variable name."""
-    match = _LAYER.search(variable_name)
-    if match:
-        return f"layer_{int(match.group(1))}"
-    for block in ("embeddings", "pooler"):
-        if re.search(rf"(?:^|/){block}/", variable_name):
-            return block
-    return "other"
-
-
-def block_order(names: Iterable[str]) -> list[str]:
-    """Blocks present in ``names``, bottom to top."""
-    blocks = {block_of(n) for n in names}
-    layers = sorted((b for b in blocks if b.startswith("layer_")), key=lambda b: int(b[6:]))
-    return ([b for b in ("embeddings",) if b in blocks] + layers
-            + [b for b in ("pooler", "other") if b in blocks])
-
-
-def num_blocks(names: Iterable[str]) -> int:
-    return sum(1 for b in block_order(names) if b.startswith("layer_"))
-
 
 @dataclasses.dataclass(frozen=True)
 class FreezePlan:
-    """Which encoder blocks train. ``unused`` blocks do not reach the output (e.g. the pooler
-    under mean pooling) and are frozen too, since they would get no gradient."""
+    """Which encoder variables train. ``unused`` blocks do not reach the output (the pooler
+    under cls/mean/max pooling) and are frozen too, since they would get no gradient."""
 
-    trainable_blocks: tuple[str, ...]
-    frozen_blocks: tuple[str, ...]
+    spec: str
+    trainable: frozenset[str]
     unused_blocks: tuple[str, ...]
 
     def is_trainable(self, variable_name: str) -> bool:
-        return block_of(variable_name) in self.trainable_blocks
+        return variable_name in self.trainable
+
+    def block_status(self, names: Iterable[str]) -> dict[str, str]:
+        """``trainable``, ``frozen``, ``partial`` or ``unused`` per block, bottom to top."""
+        names = list(names)
+        status = {}
+        for block in block_order(names):
+            members = [n for n in names if block_of(n) == block]
+            inside = sum(n in self.trainable for n in members)
+            status[block] = ("unused" if block in self.unused_blocks
+                             else "trainable" if inside == len(members)
+                             else "frozen" if inside == 0 else "partial")
+        return status
 
 
-def plan_freezing(variable_names: Iterable[str], trainable_blocks: str | int,
-                  uses_pooler: bool) -> FreezePlan:
-    """The plan for ``--trainable-blocks``: the last N transformer blocks train, the rest (and
-    the embeddings) stay frozen; ``all`` trains everything; ``0`` is feature extraction."""
-    names = list(variable_names)
-    order = block_order(names)
-    layers = [b for b in order if b.startswith("layer_")]
-    if not layers:
-        raise ConfigError("the encoder has no transformer/layer_{i} variables: cannot freeze by block")
-    n = parse_trainable_blocks(trainable_blocks, len(layers))
-    if n is None:
-        trainable = set(order)
-    else:
-        trainable = set(layers[len(layers) - n:])
-        if n > 0:
-            trainable |= {"pooler", "other"}
-    unused = set() if uses_pooler else {"pooler"}
-    trainable -= unused
-    return FreezePlan(
-        trainable_blocks=tuple(b for b in order if b in trainable),
-        frozen_blocks=tuple(b for b in order if b not in trainable and b not in unused),
-        unused_blocks=tuple(b for b in order if b in unused))
+def plan_freezing(variable_names: Iterable[str], spec: str, uses_pooler: bool) -> FreezePlan:
+    """Resolves a freezing spec (``freeze_spec.py``) against the encoder's variable names."""
+    names = [n for n in variable_names if block_of(n) != "other"]
+    frozen = FreezeSpec.parse(spec).frozen_names(names)
+    unused = () if uses_pooler else tuple(b for b in ("pooler",) if b in block_order(names))
+    trainable = frozenset(n for n in names if n not in frozen and block_of(n) not in unused)
+    return FreezePlan(spec=spec, trainable=trainable, unused_blocks=unused)
 
 
 @keras.utils.register_keras_serializable(package="bertpipe")
 class PartiallyFrozenEncoder(hub.KerasLayer):
-    """A TF Hub encoder layer in which only the blocks named in ``trainable_blocks`` train."""
+    """A TF Hub encoder layer in which only the variables named in ``trainable_names`` train."""
 
-    def __init__(self, handle, trainable_blocks: Iterable[str] = (), **kwargs):
+    def __init__(self, handle, trainable_names: Iterable[str] = (), **kwargs):
         kwargs["trainable"] = True
         super().__init__(handle, **kwargs)
-        self._trainable_block_names = tuple(trainable_blocks)
+        self._trainable_names = frozenset(trainable_names)
 
-    def set_trainable_blocks(self, blocks: Iterable[str]) -> None:
-        """Chooses the trainable blocks; call before the model is compiled."""
-        self._trainable_block_names = tuple(blocks)
+    def set_trainable_names(self, names: Iterable[str]) -> None:
+        """Chooses the trainable variables (by name); call before the model is compiled."""
+        self._trainable_names = frozenset(names)
 
     def _is_trainable(self, variable: tf.Variable) -> bool:
-        return block_of(variable.name) in self._trainable_block_names
+        return variable.name in self._trainable_names
 
     @property
     def trainable_weights(self):
@@ -116,7 +88,7 @@ class PartiallyFrozenEncoder(hub.KerasLayer):
 
     def get_config(self):
         config = super().get_config()
-        config["trainable_blocks"] = list(self._trainable_block_names)
+        config["trainable_names"] = sorted(self._trainable_names)
         return config
 
 
@@ -127,21 +99,27 @@ def freeze_table(encoder_variables: Iterable[tf.Variable], plan: FreezePlan,
     params: dict[str, int] = {}
     for v in variables:
         params[block_of(v.name)] = params.get(block_of(v.name), 0) + int(v.shape.num_elements())
+    trainable_params: dict[str, int] = {}
+    for v in variables:
+        if plan.is_trainable(v.name):
+            block = block_of(v.name)
+            trainable_params[block] = trainable_params.get(block, 0) + int(v.shape.num_elements())
     rows = []
-    for block in block_order(v.name for v in variables):
-        status = ("trainable" if block in plan.trainable_blocks
-                  else "unused" if block in plan.unused_blocks else "frozen")
-        rows.append({"block": block, "status": status, "params": params[block]})
-    rows.append({"block": "classifier_head", "status": "trainable",
-                 "params": sum(int(v.shape.num_elements()) for v in head_variables)})
+    for block, status in plan.block_status(v.name for v in variables).items():
+        rows.append({"block": block, "status": status, "params": params[block],
+                     "trainable_params": trainable_params.get(block, 0)})
+    head = sum(int(v.shape.num_elements()) for v in head_variables)
+    rows.append({"block": "classifier_head", "status": "trainable", "params": head,
+                 "trainable_params": head})
     return rows
 
 
 def format_freeze_table(rows: list[dict]) -> str:
     total = sum(r["params"] for r in rows)
-    trainable = sum(r["params"] for r in rows if r["status"] == "trainable")
-    lines = [f"{'block':<18}{'status':<11}{'params':>12}"]
-    lines += [f"{r['block']:<18}{r['status']:<11}{r['params']:>12,}" for r in rows]
+    trainable = sum(r["trainable_params"] for r in rows)
+    lines = [f"{'block':<18}{'status':<11}{'params':>12}{'trainable':>12}"]
+    lines += [f"{r['block']:<18}{r['status']:<11}{r['params']:>12,}{r['trainable_params']:>12,}"
+              for r in rows]
     lines.append(f"trainable parameters: {trainable:,} of {total:,} "
                  f"({100.0 * trainable / max(total, 1):.1f}%)")
     return "\n".join(lines)

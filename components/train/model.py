@@ -1,7 +1,7 @@
 """The classifier: a partially frozen TF Hub BERT encoder, pooling, dropout and a dense head.
 
     model, encoder, plan = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
-                                            trainable_blocks="2", pooling="mean", dropout=0.1)
+                                            freeze="last:2", pooling="mean", dropout=0.1)
     logits = model({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
 """
 
@@ -36,7 +36,7 @@ class MaskedPooling(keras.layers.Layer):
 
 
 def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
-                     trainable_blocks: str, pooling: str, dropout: float, seed: int = 42
+                     freeze: str, pooling: str, dropout: float, seed: int = 42
                      ) -> tuple[keras.Model, PartiallyFrozenEncoder, FreezePlan]:
     """Returns the Keras model (ids in, logits out), its encoder layer and the freeze plan.
 
@@ -45,9 +45,9 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
     inputs = {name: keras.layers.Input(shape=(max_seq_length,), dtype=tf.int32, name=name)
               for name in INPUT_NAMES}
     encoder = PartiallyFrozenEncoder(encoder_dir, name="encoder")
-    plan = plan_freezing([w.name for w in encoder.weights], trainable_blocks,
+    plan = plan_freezing([w.name for w in encoder.weights], freeze,
                          uses_pooler=pooling == "pooled")
-    encoder.set_trainable_blocks(plan.trainable_blocks)
+    encoder.set_trainable_names(plan.trainable)
     outputs = encoder(inputs)
     if pooling == "pooled":
         features = outputs["pooled_output"]

@@ -1,6 +1,6 @@
 """The train step: fine-tune a partially frozen hub BERT encoder under a distribution strategy.
 
-    result = run_train(TrainConfig(trainable_blocks="2"), encoder_dir, preprocess_dir, out_dir)
+    result = run_train(TrainConfig(freeze="last:2"), encoder_dir, preprocess_dir, out_dir)
 
 Uses ``MirroredStrategy`` over all local GPUs (the CPU when there are none), or
 ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers. The global batch is
@@ -46,6 +46,24 @@ def make_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in gpus] or ["/cpu:0"])
 
 
+def num_workers(strategy: tf.distribute.Strategy) -> int:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    spec = resolver.cluster_spec().as_dict()
+    return len(spec.get("worker", [])) + len(spec.get("chief", []))
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """The worker whose files are kept: the chief, else worker 0, else the only process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (
+        not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 def read_metadata(preprocess_dir: str) -> dict[str, Any]:
     """The preprocess step's metadata, with its relative split patterns made absolute."""
     root = preprocess_dir.rstrip("/")
@@ -83,6 +101,22 @@ class ThroughputLogger(keras.callbacks.Callback):
         logs["learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
 
 
+class ResumeReporter(keras.callbacks.Callback):
+    """Says where training starts when BackupAndRestore resumed it from a backup."""
+
+    def on_train_begin(self, logs=None):
+        self._epoch, self._reported = 0, False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self._reported:
+            self._reported = True
+            if self._epoch or batch:
+                print(f"resumed from backup at epoch {self._epoch + 1}, step {batch}", flush=True)
+
+
 def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_dir: str,
               strategy: tf.distribute.Strategy | None = None, verbose: int = 2,
               callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
@@ -110,7 +144,7 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
 
     with strategy.scope():
         model, encoder, plan = build_classifier(encoder_dir, num_labels, max_len,
-                                                cfg.trainable_blocks, cfg.pooling, cfg.dropout,
+                                                cfg.freeze, cfg.pooling, cfg.dropout,
                                                 cfg.seed)
         schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
                                      int(cfg.warmup_fraction * total_steps))
@@ -130,34 +164,48 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
           f"per_replica_batch={global_batch / replicas:g} steps_per_epoch={steps_per_epoch}",
           flush=True)
 
+    # Repeated, with steps_per_epoch given: Keras can then resume mid-epoch from a backup.
     train_ds = load_split(metadata["splits"]["train"]["pattern"], max_len, global_batch,
-                          compression, shuffle_seed=cfg.seed, take=cfg.max_train_examples)
+                          compression, shuffle_seed=cfg.seed, take=cfg.max_train_examples,
+                          num_workers=num_workers(strategy)).repeat()
     eval_ds = None
     if int(metadata["splits"]["eval"]["count"]):
         eval_ds = load_split(metadata["splits"]["eval"]["pattern"], max_len, global_batch,
-                             compression)
+                             compression, num_workers=num_workers(strategy))
 
-    out = output_dir.rstrip("/")
+    chief = is_chief(strategy)
+    final_out = output_dir.rstrip("/")
+    # Every worker of a multi-worker job saves (the save is collective); only the chief's
+    # files are kept, the others write to a scratch folder that is removed afterwards.
+    out = final_out if chief else f"{final_out}/.worker-{strategy.cluster_resolver.task_id}"
     tf.io.gfile.makedirs(out)
-    all_callbacks = [ThroughputLogger(global_batch),
+    backup = keras.callbacks.BackupAndRestore(
+        backup_dir=f"{final_out}/backup", save_freq=cfg.checkpoint_steps or "epoch",
+        delete_checkpoint=True)
+    all_callbacks = [backup, ResumeReporter(), ThroughputLogger(global_batch),
                      keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"),
                      *callbacks]
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
-                    callbacks=all_callbacks, verbose=verbose)
+                    steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
 
     model_dir = f"{out}/model"
     model.save(model_dir, include_optimizer=False)
-    report = {"plan": dataclasses.asdict(plan), "table": table,
+    report = {"freeze": plan.spec, "trainable_variables": sorted(plan.trainable),
+              "unused_blocks": list(plan.unused_blocks), "table": table,
               "trainable_params": trainable_params,
               "total_params": sum(row["params"] for row in table),
               "global_batch_size": global_batch, "replicas": replicas,
               "max_seq_length": max_len, "labels": metadata["labels"],
               "config": dataclasses.asdict(cfg)}
-    with tf.io.gfile.GFile(f"{out}/history.json", "w") as f:
-        json.dump(history, f, indent=2)
-    with tf.io.gfile.GFile(f"{out}/freeze.json", "w") as f:
-        json.dump(report, f, indent=2)
+    if chief:
+        with tf.io.gfile.GFile(f"{out}/history.json", "w") as f:
+            json.dump(history, f, indent=2)
+        with tf.io.gfile.GFile(f"{out}/freeze.json", "w") as f:
+            json.dump(report, f, indent=2)
+    else:
+        tf.io.gfile.rmtree(out)
+        model_dir = f"{final_out}/model"
     return TrainResult(model_dir=model_dir, history=history, trainable_params=trainable_params,
                        freeze_table=table, global_batch_size=global_batch, replicas=replicas)
 

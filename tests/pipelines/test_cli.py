@@ -26,13 +26,16 @@ def test_compile_output_loads_with_kfp(tmp_path):
     assert spec.root.dag.tasks["train"].dependent_tasks == ["import-encoder", "preprocess"]
     params = spec.root.input_definitions.parameters
     for name in ("data_path", "text_column", "label_column", "max_seq_length", "epochs",
-                 "batch_size", "learning_rate", "trainable_blocks"):
+                 "batch_size", "learning_rate", "freeze"):
         assert name in params
-    assert params["trainable_blocks"].default_value.string_value == "2"
+    assert params["freeze"].default_value.string_value == "last:2"
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--trainable-blocks", "7"], "trainable_blocks=7 but the encoder has only 6 transformer blocks"),
+    (["--trainable-blocks", "7"], "last:7 but the encoder has only 6 transformer blocks"),
+    (["--freeze", "blocks:1,9"], "block(s) [9] out of range (the encoder has blocks 0-5)"),
+    (["--freeze", "last:1+include:no_such_variable"], "regex 'no_such_variable' matches no"),
+    (["--freeze", "first:2", "--trainable-blocks", "2"], "give --freeze or --trainable-blocks"),
     (["--text-column", "review"], "missing column(s) review"),
     (["--trainable-blocks", "some"], "trainable_blocks must be 'all' or a non-negative integer"),
     (["--max-seq-length", "1024"], "max_seq_length must be in [8, 512]"),

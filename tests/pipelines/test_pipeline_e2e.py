@@ -36,6 +36,9 @@ def test_bertpipe_run_end_to_end(tmp_path):
     assert (exported / "serving_model" / "saved_model.pb").exists()
     model = Path(artifacts["model"])
     freeze = json.loads((model / "freeze.json").read_text())
-    assert freeze["plan"]["trainable_blocks"] == ["layer_5"]
+    assert freeze["freeze"] == "last:1"
+    status = {row["block"]: row["status"] for row in freeze["table"]}
+    assert status["layer_5"] == "trainable" and status["layer_4"] == "frozen"
+    assert status["embeddings"] == "frozen" and status["pooler"] == "unused"
     assert len(json.loads((model / "history.json").read_text())["loss"]) == 2
     assert any((model / "logs").rglob("events.out.tfevents.*"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -28,28 +30,48 @@ class Snapshot(keras.callbacks.Callback):
         return values
 
 
-def train_with_snapshot(trainable_blocks, pooling, minilm_dir, preprocessed, strategy, tmp_path):
+def train_with_snapshot(freeze, pooling, minilm_dir, preprocessed, strategy, tmp_path):
     snap = Snapshot()
-    cfg = TrainConfig(trainable_blocks=trainable_blocks, pooling=pooling, epochs=1,
-                      batch_size=16, learning_rate=1e-3, warmup_fraction=0.0)
+    cfg = TrainConfig(freeze=freeze, pooling=pooling, epochs=1, batch_size=16,
+                      learning_rate=1e-3, warmup_fraction=0.0)
     result = run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "train"),
                        strategy=strategy, verbose=0, callbacks=[snap])
     return result, snap
 
 
-@pytest.mark.parametrize("trainable_blocks, pooling, trainable_expected", [
-    ("2", "pooled", {"layer_4", "layer_5", "pooler"}),
-    ("2", "mean", {"layer_4", "layer_5"}),
-    ("0", "mean", set()),
-    ("all", "cls", {"embeddings"} | {f"layer_{i}" for i in range(6)}),
-])
-def test_frozen_weights_bit_identical(trainable_blocks, pooling, trainable_expected, minilm_dir,
+ALL_LAYERS = {f"layer_{i}" for i in range(6)}
+
+
+def in_blocks(*blocks):
+    return lambda name: block_of(name) in blocks
+
+
+# (freeze spec, pooling, predicate: should this encoder variable train?)
+MODES = [
+    ("last:2", "pooled", in_blocks("layer_4", "layer_5", "pooler")),
+    ("last:2", "mean", in_blocks("layer_4", "layer_5")),
+    ("all", "mean", lambda name: False),
+    ("none", "cls", in_blocks("embeddings", *ALL_LAYERS)),
+    ("embeddings", "mean", in_blocks(*ALL_LAYERS)),
+    ("first:4", "pooled", in_blocks("layer_4", "layer_5", "pooler")),
+    ("embeddings+blocks:0,2,5", "max", in_blocks("layer_1", "layer_3", "layer_4")),
+    ("last:1+exclude:layer_norm", "mean",
+     lambda name: block_of(name) == "layer_5" or "layer_norm" in name),
+    ("include:self_attention/(query|key|value)", "cls",
+     lambda name: block_of(name) != "pooler" and not re.search("query|key|value", name)),
+]
+
+
+@pytest.mark.parametrize("freeze, pooling, should_train", MODES, ids=[m[0] + "-" + m[1] for m in MODES])
+def test_frozen_weights_bit_identical(freeze, pooling, should_train, minilm_dir,
                                       preprocessed, two_cpu_strategy, tmp_path):
-    result, snap = train_with_snapshot(trainable_blocks, pooling, minilm_dir, preprocessed,
+    result, snap = train_with_snapshot(freeze, pooling, minilm_dir, preprocessed,
                                        two_cpu_strategy, tmp_path)
     assert result.replicas == 2
     encoder_vars = [n for n in snap.before if block_of(n) != "other"]
     assert len(encoder_vars) == 103
+    assert {n for n in encoder_vars if n in snap.trainable} == {
+        n for n in encoder_vars if should_train(n)}
     changed_params = 0
     for name in snap.before:
         before, after = snap.before[name], snap.after[name]
@@ -61,19 +83,22 @@ def test_frozen_weights_bit_identical(trainable_blocks, pooling, trainable_expec
             changed_params += after[0].size
         else:
             assert same, f"frozen variable {name} changed"
-    trainable_blocks_seen = {block_of(n) for n in snap.trainable} - {"other"}
-    assert trainable_blocks_seen == trainable_expected
-    # head: logits kernel + bias are trainable and are the only non-encoder trainables
+    # the head's kernel and bias are the only trainable variables outside the encoder
     assert {n for n in snap.trainable if block_of(n) == "other"} == {"logits/kernel:0",
                                                                      "logits/bias:0"}
     assert result.trainable_params == changed_params
-    table_trainable = sum(r["params"] for r in result.freeze_table if r["status"] == "trainable")
-    assert table_trainable == result.trainable_params
+    assert sum(r["trainable_params"] for r in result.freeze_table) == result.trainable_params
 
 
-def test_plan_rejects_too_many_blocks():
-    names = [f"transformer/layer_{i}/output/kernel:0" for i in range(6)] + ["embeddings/w:0"]
+def test_plan_rejects_out_of_range_and_reports_partial_blocks():
+    names = [f"transformer/layer_{i}/output/kernel:0" for i in range(6)] + [
+        f"transformer/layer_{i}/output_layer_norm/gamma:0" for i in range(6)] + [
+        "embeddings/w:0", "pooler/kernel:0"]
     with pytest.raises(ConfigError, match="only 6 transformer blocks"):
-        plan_freezing(names, "7", uses_pooler=True)
-    plan = plan_freezing(names, "6", uses_pooler=False)
-    assert plan.frozen_blocks == ("embeddings",)
+        plan_freezing(names, "last:7", uses_pooler=True)
+    plan = plan_freezing(names, "first:6", uses_pooler=False)
+    assert plan.block_status(names)["embeddings"] == "frozen"
+    assert plan.block_status(names)["pooler"] == "unused"
+    plan = plan_freezing(names, "all+exclude:layer_norm", uses_pooler=True)
+    status = plan.block_status(names)
+    assert status["layer_0"] == "partial" and status["embeddings"] == "frozen"
