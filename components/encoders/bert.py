@@ -33,17 +33,21 @@ class BertEncoder(tf.Module):
     """BERT with the TF Hub encoder interface (dict of int32 ids in, dict of outputs out)."""
 
     def __init__(self, config: BertConfig, weights: Mapping[str, np.ndarray] | None = None,
-                 seed: int = 0, name: str = "bert_encoder"):
+                 seed: int = 0, name: str = "bert_encoder",
+                 rename: Mapping[str, str] | None = None):
+        """``rename`` maps our variable names to others (e.g. another library's layout)."""
         super().__init__(name=name)
         self.config = config
         rng = np.random.default_rng(seed)
         self._vars: dict[str, tf.Variable] = {}
+        rename = rename or {}
         for var_name, shape in config.variable_shapes().items():
             value = weights[var_name] if weights is not None else _initial_value(var_name, shape, rng)
             value = np.asarray(value, np.float32)
             if value.shape != shape:
                 raise ValueError(f"{var_name}: expected shape {shape}, got {value.shape}")
-            self._vars[var_name] = tf.Variable(value, name=var_name, trainable=True)
+            self._vars[var_name] = tf.Variable(value, name=rename.get(var_name, var_name),
+                                               trainable=True)
         self.weights_list = list(self._vars.values())
 
     def _v(self, name: str) -> tf.Variable:

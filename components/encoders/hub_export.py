@@ -31,7 +31,8 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
     cfg: BertConfig = encoder.config
     info = {"do_lower_case": do_lower_case, "num_layers": cfg.num_layers,
             "hidden_size": cfg.hidden_size, "max_position_embeddings": cfg.max_position_embeddings,
-            "source": source, "bert_config": dataclasses.asdict(cfg)}
+            "source": source, "bert_config": dataclasses.asdict(cfg),
+            "variable_names": [v.name for v in encoder.weights_list]}
     with tempfile.TemporaryDirectory() as tmp:
         info_path = Path(tmp) / ENCODER_INFO
         info_path.write_text(json.dumps(info, indent=2))

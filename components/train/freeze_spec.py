@@ -28,14 +28,21 @@ _LAYER = re.compile(r"(?:^|/)transformer/layer_(\d+)/")
 TERMS = ("none", "all", "embeddings", "first", "last", "blocks", "include", "exclude")
 
 
+# bertpipe's names and TF Model Garden's (TF Hub / Kaggle BERT encoders) for the same blocks.
+_EMBEDDINGS = re.compile(r"(?:^|/)(?:embeddings|word_embeddings|position_embedding|"
+                         r"type_embeddings)/")
+_POOLER = re.compile(r"(?:^|/)(?:pooler|pooler_transform)/")
+
+
 def block_of(variable_name: str) -> str:
     """``embeddings``, ``layer_{i}``, ``pooler`` or ``other`` for an encoder variable name."""
     match = _LAYER.search(variable_name)
     if match:
         return f"layer_{int(match.group(1))}"
-    for block in ("embeddings", "pooler"):
-        if re.search(rf"(?:^|/){block}/", variable_name):
-            return block
+    if _EMBEDDINGS.search(variable_name):
+        return "embeddings"
+    if _POOLER.search(variable_name):
+        return "pooler"
     return "other"
 
 
