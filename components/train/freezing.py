@@ -86,6 +86,13 @@ class PartiallyFrozenEncoder(hub.KerasLayer):
         frozen = [w for w in super().trainable_weights if not self._is_trainable(w)]
         return frozen + list(super().non_trainable_weights)
 
+    def call(self, inputs, training=None):
+        # A fully frozen encoder is a fixed feature extractor: run it in inference mode (no
+        # dropout), as Keras runs frozen layers, which also makes its features deterministic.
+        if not self._trainable_names:
+            training = False
+        return super().call(inputs, training=training)
+
     def get_config(self):
         config = super().get_config()
         config["trainable_names"] = sorted(self._trainable_names)

@@ -35,6 +35,22 @@ class MaskedPooling(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras.utils.register_keras_serializable(package="bertpipe")
+class FrozenAwareModel(keras.Model):
+    """Keras' own train step, except that the gradient tape watches only the trainable
+    variables. Frozen encoder variables are then not recorded at all, so a fully frozen
+    encoder runs a plain forward pass (no activations kept for a backward pass)."""
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(self.trainable_variables)
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x, y, y_pred, sample_weight)
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+
 def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
                      freeze: str, pooling: str, dropout: float, seed: int = 42
                      ) -> tuple[keras.Model, PartiallyFrozenEncoder, FreezePlan]:
@@ -58,4 +74,4 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
     logits = keras.layers.Dense(
         num_labels, name="logits",
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
-    return keras.Model(inputs, logits, name="bert_classifier"), encoder, plan
+    return FrozenAwareModel(inputs, logits, name="bert_classifier"), encoder, plan
