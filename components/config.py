@@ -101,6 +101,10 @@ class TrainConfig:
 
     ``freeze`` is a freezing spec (``components/train/freeze_spec.py``): ``last:2`` trains the
     last 2 transformer blocks, ``none`` is full fine-tuning, ``all`` feature extraction.
+    Head: dropout, then an optional GELU layer of ``hidden_units``, then the logits;
+    ``class_weighting="balanced"`` weighs each class by n / (classes * n_class) of the train
+    split. AdamW with ``weight_decay`` (not on LayerNorm or biases) and global-norm clipping
+    at ``clip_norm`` (0: off).
     ``checkpoint_steps``: back up every N steps (0: at the end of each epoch); a killed run
     restarted with the same output folder resumes from the last backup.
     """
@@ -112,6 +116,10 @@ class TrainConfig:
     learning_rate: float = 2e-4
     warmup_fraction: float = 0.1
     dropout: float = 0.1
+    hidden_units: int = 0
+    class_weighting: str = "none"
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
     max_train_examples: int = 0
     checkpoint_steps: int = 0
     seed: int = 42
@@ -128,6 +136,12 @@ class TrainConfig:
         _require(0.0 <= self.warmup_fraction < 1.0,
                  f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
+        _require(self.hidden_units >= 0, f"hidden_units must be >= 0, got {self.hidden_units}")
+        _require(self.class_weighting in ("none", "balanced"),
+                 f"class_weighting must be 'none' or 'balanced', got {self.class_weighting!r}")
+        _require(0.0 <= self.weight_decay < 1.0,
+                 f"weight_decay must be in [0, 1), got {self.weight_decay}")
+        _require(self.clip_norm >= 0.0, f"clip_norm must be >= 0 (0: off), got {self.clip_norm}")
         _require(self.checkpoint_steps >= 0,
                  f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         _require(self.max_train_examples >= 0,

@@ -57,6 +57,10 @@ def bertpipe_pipeline(
     learning_rate: float = _D["learning_rate"],
     warmup_fraction: float = _D["warmup_fraction"],
     dropout: float = _D["dropout"],
+    hidden_units: int = _D["hidden_units"],
+    class_weighting: str = _D["class_weighting"],
+    weight_decay: float = _D["weight_decay"],
+    clip_norm: float = _D["clip_norm"],
     max_train_examples: int = _D["max_train_examples"],
     checkpoint_steps: int = _D["checkpoint_steps"],
     seed: int = _D["seed"],
@@ -74,7 +78,9 @@ def bertpipe_pipeline(
                     examples=pre.outputs["examples"], freeze=freeze,
                     pooling=pooling, epochs=epochs, batch_size=batch_size,
                     learning_rate=learning_rate, warmup_fraction=warmup_fraction,
-                    dropout=dropout, max_train_examples=max_train_examples,
+                    dropout=dropout, hidden_units=hidden_units,
+                    class_weighting=class_weighting, weight_decay=weight_decay,
+                    clip_norm=clip_norm, max_train_examples=max_train_examples,
                     checkpoint_steps=checkpoint_steps, seed=seed).set_display_name("train")
     scored = evaluate(model=trained.outputs["model"],
                       examples=pre.outputs["examples"]).set_display_name("evaluate")

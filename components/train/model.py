@@ -52,7 +52,8 @@ class FrozenAwareModel(keras.Model):
 
 
 def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
-                     freeze: str, pooling: str, dropout: float, seed: int = 42
+                     freeze: str, pooling: str, dropout: float, seed: int = 42,
+                     hidden_units: int = 0
                      ) -> tuple[keras.Model, PartiallyFrozenEncoder, FreezePlan]:
     """Returns the Keras model (ids in, logits out), its encoder layer and the freeze plan.
 
@@ -71,6 +72,10 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
         features = MaskedPooling(pooling, name=f"{pooling}_pooling")(
             outputs["sequence_output"], inputs["input_mask"])
     features = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(features)
+    if hidden_units:
+        features = keras.layers.Dense(
+            hidden_units, activation="gelu", name="head_hidden",
+            kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
     logits = keras.layers.Dense(
         num_labels, name="logits",
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)

@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,15 @@ def make_strategy() -> tf.distribute.Strategy:
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.MirroredStrategy([d.name for d in gpus] or ["/cpu:0"])
+
+
+def balanced_class_weights(metadata: dict[str, Any]) -> dict[int, float]:
+    """n / (classes * n_class) over the train split, by label index."""
+    per_label = metadata["splits"]["train"]["per_label"]
+    labels = metadata["labels"]
+    total = sum(per_label.values())
+    return {i: total / (len(labels) * per_label[label])
+            for i, label in enumerate(labels) if per_label.get(label)}
 
 
 def num_workers(strategy: tf.distribute.Strategy) -> int:
@@ -79,7 +89,8 @@ def count_params(variables) -> int:
 
 
 class ThroughputLogger(keras.callbacks.Callback):
-    """Adds ``examples_per_s`` and ``learning_rate`` to each epoch's logs (and TensorBoard)."""
+    """Adds ``steps_per_s``, ``examples_per_s`` and ``learning_rate`` to each epoch's logs
+    (so to ``history.json`` and TensorBoard)."""
 
     def __init__(self, global_batch: int):
         super().__init__()
@@ -96,6 +107,7 @@ class ThroughputLogger(keras.callbacks.Callback):
         if logs is None:
             return
         elapsed = max(self._end - self._start, 1e-9)  # training only, not validation
+        logs["steps_per_s"] = self._steps / elapsed
         logs["examples_per_s"] = self._steps * self.global_batch / elapsed
         # With a schedule, the optimizer exposes the current rate as a variable.
         logs["learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
@@ -118,7 +130,7 @@ class ResumeReporter(keras.callbacks.Callback):
 
 
 def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_dir: str,
-              strategy: tf.distribute.Strategy | None = None, verbose: int = 2,
+              strategy: tf.distribute.Strategy | None = None, verbose: int | None = None,
               callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
     """Fine-tunes and saves the classifier; returns history and the freezing report.
 
@@ -145,18 +157,18 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     with strategy.scope():
         model, encoder, plan = build_classifier(encoder_dir, num_labels, max_len,
                                                 cfg.freeze, cfg.pooling, cfg.dropout,
-                                                cfg.seed)
+                                                cfg.seed, cfg.hidden_units)
         schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
                                      int(cfg.warmup_fraction * total_steps))
-        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=0.01,
-                                           clipnorm=1.0)
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
+                                           global_clipnorm=cfg.clip_norm or None)
         optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias"])
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
-    head_vars = [v for v in model.trainable_variables if not v.name.startswith(
-        tuple(b + "/" for b in ("embeddings", "transformer", "pooler")))]
+    encoder_ids = {id(v) for v in encoder.weights}
+    head_vars = [v for v in model.trainable_variables if id(v) not in encoder_ids]
     table = freeze_table(_encoder_variables(encoder), plan, head_vars)
     trainable_params = count_params(model.trainable_variables)
     print(format_freeze_table(table), flush=True)
@@ -185,8 +197,16 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     all_callbacks = [backup, ResumeReporter(), ThroughputLogger(global_batch),
                      keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"),
                      *callbacks]
+    class_weight = None
+    if cfg.class_weighting == "balanced":
+        class_weight = balanced_class_weights(metadata)
+        print("class weights: " + ", ".join(f"{metadata['labels'][i]}={w:.3f}"
+                                            for i, w in class_weight.items()), flush=True)
+    if verbose is None:  # a progress bar on a terminal, one line per epoch in logs
+        verbose = 1 if sys.stdout.isatty() else 2
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
-                    steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose)
+                    steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose,
+                    class_weight=class_weight)
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
 
     model_dir = f"{out}/model"

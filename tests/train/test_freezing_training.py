@@ -102,3 +102,19 @@ def test_plan_rejects_out_of_range_and_reports_partial_blocks():
     plan = plan_freezing(names, "all+exclude:layer_norm", uses_pooler=True)
     status = plan.block_status(names)
     assert status["layer_0"] == "partial" and status["embeddings"] == "frozen"
+
+
+def test_hidden_head_layer_and_balanced_class_weights(minilm_dir, preprocessed, tmp_path):
+    from components.train.trainer import balanced_class_weights
+
+    meta = {"labels": ["a", "b", "c"],
+            "splits": {"train": {"per_label": {"a": 60, "b": 30, "c": 10}}}}
+    weights = balanced_class_weights(meta)
+    assert weights == pytest.approx({0: 100 / 180, 1: 100 / 90, 2: 100 / 30})
+
+    cfg = TrainConfig(freeze="all", pooling="mean", epochs=1, batch_size=16, hidden_units=8,
+                      class_weighting="balanced", weight_decay=0.0, clip_norm=0.0)
+    result = run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "t"), verbose=0)
+    head = [row for row in result.freeze_table if row["block"] == "classifier_head"][0]
+    assert head["trainable_params"] == 384 * 8 + 8 + 8 * 2 + 2 == result.trainable_params
+    assert {"steps_per_s", "examples_per_s", "learning_rate"} <= set(result.history)
