@@ -105,6 +105,10 @@ class TrainConfig:
     ``class_weighting="balanced"`` weighs each class by n / (classes * n_class) of the train
     split. AdamW with ``weight_decay`` (not on LayerNorm or biases) and global-norm clipping
     at ``clip_norm`` (0: off).
+    ``gradual_unfreeze``: start from ``freeze`` and unfreeze one more block per epoch, from
+    the top down (the embeddings last).
+    ``mixed_precision`` (a Keras policy) and ``xla`` (``jit_compile``) are for GPUs; the
+    encoder computes in the dtype it was exported in (float32), the policy reaches the head.
     ``checkpoint_steps``: back up every N steps (0: at the end of each epoch); a killed run
     restarted with the same output folder resumes from the last backup.
     """
@@ -120,6 +124,9 @@ class TrainConfig:
     class_weighting: str = "none"
     weight_decay: float = 0.01
     clip_norm: float = 1.0
+    gradual_unfreeze: bool = False
+    mixed_precision: str = ""
+    xla: bool = False
     max_train_examples: int = 0
     checkpoint_steps: int = 0
     seed: int = 42
@@ -142,6 +149,9 @@ class TrainConfig:
         _require(0.0 <= self.weight_decay < 1.0,
                  f"weight_decay must be in [0, 1), got {self.weight_decay}")
         _require(self.clip_norm >= 0.0, f"clip_norm must be >= 0 (0: off), got {self.clip_norm}")
+        _require(self.mixed_precision in ("", "mixed_bfloat16", "mixed_float16"),
+                 f"mixed_precision must be '', 'mixed_bfloat16' or 'mixed_float16', "
+                 f"got {self.mixed_precision!r}")
         _require(self.checkpoint_steps >= 0,
                  f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         _require(self.max_train_examples >= 0,

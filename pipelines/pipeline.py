@@ -61,6 +61,9 @@ def bertpipe_pipeline(
     class_weighting: str = _D["class_weighting"],
     weight_decay: float = _D["weight_decay"],
     clip_norm: float = _D["clip_norm"],
+    gradual_unfreeze: bool = _D["gradual_unfreeze"],
+    mixed_precision: str = _D["mixed_precision"],
+    xla: bool = _D["xla"],
     max_train_examples: int = _D["max_train_examples"],
     checkpoint_steps: int = _D["checkpoint_steps"],
     seed: int = _D["seed"],
@@ -80,7 +83,9 @@ def bertpipe_pipeline(
                     learning_rate=learning_rate, warmup_fraction=warmup_fraction,
                     dropout=dropout, hidden_units=hidden_units,
                     class_weighting=class_weighting, weight_decay=weight_decay,
-                    clip_norm=clip_norm, max_train_examples=max_train_examples,
+                    clip_norm=clip_norm, gradual_unfreeze=gradual_unfreeze,
+                    mixed_precision=mixed_precision, xla=xla,
+                    max_train_examples=max_train_examples,
                     checkpoint_steps=checkpoint_steps, seed=seed).set_display_name("train")
     scored = evaluate(model=trained.outputs["model"],
                       examples=pre.outputs["examples"]).set_display_name("evaluate")

@@ -10,7 +10,9 @@ from components.images import IMAGE
 def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
           pooling: str, epochs: int, batch_size: int, learning_rate: float,
           warmup_fraction: float, dropout: float, hidden_units: int, class_weighting: str,
-          weight_decay: float, clip_norm: float, max_train_examples: int,
+          weight_decay: float, clip_norm: float, gradual_unfreeze: bool,
+          mixed_precision: str, xla: bool,
+          max_train_examples: int,
           checkpoint_steps: int, seed: int,
           model: Output[Model], train_metrics: Output[Metrics]):
     """Trains the classifier; ``model`` holds model/, history.json, freeze.json and logs/."""
@@ -22,6 +24,8 @@ def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
                       warmup_fraction=warmup_fraction, dropout=dropout,
                       hidden_units=hidden_units, class_weighting=class_weighting,
                       weight_decay=weight_decay, clip_norm=clip_norm,
+                      gradual_unfreeze=gradual_unfreeze, mixed_precision=mixed_precision,
+                      xla=xla,
                       max_train_examples=max_train_examples,
                       checkpoint_steps=checkpoint_steps, seed=seed)
     result = run_train(cfg, encoder_model.path, examples.path, model.path)

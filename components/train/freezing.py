@@ -52,6 +52,45 @@ class FreezePlan:
         return status
 
 
+def unfreezing_schedule(plan: FreezePlan, names: Iterable[str], epochs: int) -> list[frozenset[str]]:
+    """Trainable names per epoch for gradual unfreezing: epoch 0 is the plan; each later epoch
+    adds the highest block still frozen (transformer blocks top-down, the embeddings last)."""
+    names = [n for n in names if block_of(n) != "other"]
+    frozen_blocks = [b for b in block_order(names) if b not in plan.unused_blocks
+                     and any(block_of(n) == b and n not in plan.trainable for n in names)]
+    order = [b for b in reversed(frozen_blocks) if b.startswith("layer_")]
+    order += [b for b in frozen_blocks if not b.startswith("layer_")]
+    schedule, trainable = [], set(plan.trainable)
+    for epoch in range(epochs):
+        if epoch and order:
+            block = order.pop(0)
+            trainable |= {n for n in names if block_of(n) == block}
+        schedule.append(frozenset(trainable))
+    return schedule
+
+
+class GradualUnfreezing(keras.callbacks.Callback):
+    """Applies ``unfreezing_schedule`` at the start of each epoch (also after a resume),
+    retracing the train function when the trainable set changes. Call ``prepare`` before
+    training: it builds the optimizer's slots for the last epoch's variables up front."""
+
+    def __init__(self, encoder: "PartiallyFrozenEncoder", schedule: list[frozenset[str]]):
+        super().__init__()
+        self.encoder, self.schedule = encoder, schedule
+
+    def prepare(self, model, strategy) -> None:
+        self.encoder.set_trainable_names(self.schedule[-1])
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+        self.encoder.set_trainable_names(self.schedule[0])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        names = self.schedule[min(epoch, len(self.schedule) - 1)]
+        self.encoder.set_trainable_names(names)
+        self.model.train_function = self.model.make_train_function(force=True)
+        print(f"epoch {epoch + 1}: {len(names)} encoder variables trainable", flush=True)
+
+
 def plan_freezing(variable_names: Iterable[str], spec: str, uses_pooler: bool) -> FreezePlan:
     """Resolves a freezing spec (``freeze_spec.py``) against the encoder's variable names."""
     names = [n for n in variable_names if block_of(n) != "other"]

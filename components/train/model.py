@@ -77,6 +77,6 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
             hidden_units, activation="gelu", name="head_hidden",
             kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
     logits = keras.layers.Dense(
-        num_labels, name="logits",
+        num_labels, name="logits", dtype="float32",  # float32 logits under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
     return FrozenAwareModel(inputs, logits, name="bert_classifier"), encoder, plan

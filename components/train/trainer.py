@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from components.config import TrainConfig
 from components.train.data import load_split
-from components.train.freezing import format_freeze_table, freeze_table, keras
+from components.train.freezing import (GradualUnfreezing, format_freeze_table, freeze_table,
+                                       keras, unfreezing_schedule)
 from components.train.model import build_classifier
 from components.train.schedule import WarmupLinearDecay
 
@@ -154,6 +155,7 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     steps_per_epoch = math.ceil(train_count / global_batch)
     total_steps = steps_per_epoch * cfg.epochs
 
+    keras.mixed_precision.set_global_policy(cfg.mixed_precision or "float32")
     with strategy.scope():
         model, encoder, plan = build_classifier(encoder_dir, num_labels, max_len,
                                                 cfg.freeze, cfg.pooling, cfg.dropout,
@@ -165,7 +167,8 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
         optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias"])
         model.compile(optimizer=optimizer,
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                      jit_compile=cfg.xla)
 
     encoder_ids = {id(v) for v in encoder.weights}
     head_vars = [v for v in model.trainable_variables if id(v) not in encoder_ids]
@@ -194,7 +197,12 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     backup = keras.callbacks.BackupAndRestore(
         backup_dir=f"{final_out}/backup", save_freq=cfg.checkpoint_steps or "epoch",
         delete_checkpoint=True)
-    all_callbacks = [backup, ResumeReporter(), ThroughputLogger(global_batch),
+    unfreezing = []
+    if cfg.gradual_unfreeze:
+        schedule = unfreezing_schedule(plan, [v.name for v in encoder.weights], cfg.epochs)
+        unfreezing = [GradualUnfreezing(encoder, schedule)]
+        unfreezing[0].prepare(model, strategy)
+    all_callbacks = [backup, *unfreezing, ResumeReporter(), ThroughputLogger(global_batch),
                      keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"),
                      *callbacks]
     class_weight = None
@@ -211,6 +219,7 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
 
     model_dir = f"{out}/model"
     model.save(model_dir, include_optimizer=False)
+    keras.mixed_precision.set_global_policy("float32")
     report = {"freeze": plan.spec, "trainable_variables": sorted(plan.trainable),
               "unused_blocks": list(plan.unused_blocks), "table": table,
               "trainable_params": trainable_params,

@@ -118,3 +118,46 @@ def test_hidden_head_layer_and_balanced_class_weights(minilm_dir, preprocessed, 
     head = [row for row in result.freeze_table if row["block"] == "classifier_head"][0]
     assert head["trainable_params"] == 384 * 8 + 8 + 8 * 2 + 2 == result.trainable_params
     assert {"steps_per_s", "examples_per_s", "learning_rate"} <= set(result.history)
+
+
+class EpochSnapshot(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.values = [{v.name: v.numpy().copy() for v in self.model.variables}]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.values.append({v.name: v.numpy().copy() for v in self.model.variables})
+
+
+def test_gradual_unfreezing_adds_one_block_per_epoch(minilm_dir, preprocessed, two_cpu_strategy,
+                                                     tmp_path):
+    snap = EpochSnapshot()
+    cfg = TrainConfig(freeze="last:1", pooling="mean", epochs=3, batch_size=32,
+                      learning_rate=1e-3, warmup_fraction=0.0, gradual_unfreeze=True,
+                      max_train_examples=96)
+    run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "t"),
+              strategy=two_cpu_strategy, verbose=0, callbacks=[snap])
+
+    def changed(block: str, epoch: int) -> bool:
+        """Did any variable of ``block`` change during ``epoch``?"""
+        before, after = snap.values[epoch], snap.values[epoch + 1]
+        return any(not np.array_equal(before[n], after[n]) for n in before if block_of(n) == block)
+
+    # epoch 0: layer_5 only; epoch 1: + layer_4; epoch 2: + layer_3
+    assert [changed("layer_5", e) for e in range(3)] == [True, True, True]
+    assert [changed("layer_4", e) for e in range(3)] == [False, True, True]
+    assert [changed("layer_3", e) for e in range(3)] == [False, False, True]
+    for block in ("embeddings", "layer_0", "layer_1", "layer_2", "pooler"):
+        assert not any(changed(block, e) for e in range(3)), block
+
+
+def test_mixed_precision_and_xla_options_train(minilm_dir, preprocessed, tmp_path):
+    cfg = TrainConfig(freeze="last:1", pooling="mean", epochs=1, batch_size=32,
+                      max_train_examples=64, mixed_precision="mixed_bfloat16", xla=True)
+    result = run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "t"), verbose=0)
+    assert np.isfinite(result.history["loss"][-1])
+    from components.train.trainer import load_trained_model
+
+    model = load_trained_model(result.model_dir)
+    assert model.get_layer("head_dropout").compute_dtype == "bfloat16"
+    assert model.output.dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
