@@ -8,7 +8,6 @@ dataclasses below (``PipelineConfig.parameters()`` lists them). Every field is v
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Mapping
 
 BUILTIN_ENCODERS = ("minilm-l6",)

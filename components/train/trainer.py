@@ -16,7 +16,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
@@ -180,13 +179,14 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
           flush=True)
 
     # Repeated, with steps_per_epoch given: Keras can then resume mid-epoch from a backup.
+    workers = num_workers(strategy)
     train_ds = load_split(metadata["splits"]["train"]["pattern"], max_len, global_batch,
                           compression, shuffle_seed=cfg.seed, take=cfg.max_train_examples,
-                          num_workers=num_workers(strategy)).repeat()
+                          num_workers=workers).repeat()
     eval_ds = None
     if int(metadata["splits"]["eval"]["count"]):
         eval_ds = load_split(metadata["splits"]["eval"]["pattern"], max_len, global_batch,
-                             compression, num_workers=num_workers(strategy))
+                             compression, num_workers=workers)
 
     chief = is_chief(strategy)
     final_out = output_dir.rstrip("/")
