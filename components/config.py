@@ -37,6 +37,8 @@ class DataConfig:
     * ``eval_fraction`` / ``test_fraction``: shares of split keys; the rest is train.
     * ``num_shards``: TFRecord shards per split, 0 = automatic (about 20,000 rows each).
     * ``max_rejected_fraction``: the job fails when a larger share of rows is rejected.
+    * ``slice_column``: a column carried into the examples so that evaluation also reports
+      metrics per value of it (e.g. a domain or source column).
     * ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``)
       passed through unchanged; empty means the DirectRunner.
     """
@@ -55,6 +57,7 @@ class DataConfig:
     gzip: bool = True
     max_rejected_fraction: float = 0.1
     beam_options: str = ""
+    slice_column: str = ""
 
     def __post_init__(self) -> None:
         _require(bool(self.data_path.strip()), "data_path must not be empty")
@@ -157,6 +160,33 @@ class TrainConfig:
                  f"max_train_examples must be >= 0, got {self.max_train_examples}")
 
 
+MAIN_METRICS = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """How a trained model is judged and whether it is blessed (exported and published).
+
+    A run is blessed when ``main_metric`` on the eval split is >= ``min_metric`` and >= the last
+    blessed model's value minus ``max_regression``. ``blessed_root`` (a folder or ``gs://``
+    prefix) holds ``blessed.json`` of the last blessed model and every published export; empty
+    means no history: only the absolute threshold applies and nothing is published.
+    """
+
+    main_metric: str = "accuracy"
+    min_metric: float = 0.0
+    max_regression: float = 0.01
+    blessed_root: str = ""
+
+    def __post_init__(self) -> None:
+        _require(self.main_metric in MAIN_METRICS,
+                 f"main_metric must be one of {MAIN_METRICS}, got {self.main_metric!r}")
+        _require(-1.0 <= self.min_metric <= 1.0,
+                 f"min_metric must be in [-1, 1], got {self.min_metric}")
+        _require(0.0 <= self.max_regression <= 1.0,
+                 f"max_regression must be in [0, 1], got {self.max_regression}")
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     """A whole run: which encoder, which data, how to train."""
@@ -164,6 +194,7 @@ class PipelineConfig:
     encoder: str = BUILTIN_ENCODERS[0]
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         _require(bool(self.encoder.strip()), "encoder must not be empty")
@@ -173,6 +204,7 @@ class PipelineConfig:
         flat: dict[str, Any] = {"encoder": self.encoder}
         flat.update(dataclasses.asdict(self.data))
         flat.update(dataclasses.asdict(self.train))
+        flat.update(dataclasses.asdict(self.eval))
         return flat
 
     @classmethod
@@ -187,13 +219,14 @@ class PipelineConfig:
 
         return cls(encoder=str(params.get("encoder", known["encoder"])),
                    data=DataConfig(**pick(DataConfig)),
-                   train=TrainConfig(**pick(TrainConfig)))
+                   train=TrainConfig(**pick(TrainConfig)),
+                   eval=EvalConfig(**pick(EvalConfig)))
 
 
 def field_types() -> dict[str, type]:
     """Python type of every flat parameter (for CLI parsing and KFP signatures)."""
     types: dict[str, type] = {"encoder": str}
-    for klass in (DataConfig, TrainConfig):
+    for klass in (DataConfig, TrainConfig, EvalConfig):
         for f in dataclasses.fields(klass):
             types[f.name] = {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
     return types

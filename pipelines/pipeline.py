@@ -1,4 +1,5 @@
-"""The bertpipe KFP v2 pipeline: import encoder -> preprocess -> train -> evaluate -> export.
+"""The bertpipe KFP v2 pipeline:
+import encoder -> preprocess -> train -> evaluate -> gate -> (if blessed) export -> publish.
 
 Parameter names and defaults come from ``components.config.PipelineConfig`` (the one source of
 truth shared with the CLI); a test keeps this signature and the dataclasses in step.
@@ -7,13 +8,13 @@ truth shared with the CLI); a test keeps this signature and the dataclasses in s
 from typing import NamedTuple
 
 from kfp import compiler, dsl
-from kfp.dsl import ClassificationMetrics, Dataset, Metrics, Model
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.config import PipelineConfig
 from components.encoders.component import import_encoder
-from components.evaluate.component import evaluate
-from components.export.component import export
+from components.evaluate.component import evaluate, gate
+from components.export.component import export, publish
 from components.preprocess.component import preprocess
 from components.train.component import train
 
@@ -27,7 +28,8 @@ class Outputs(NamedTuple):
     model: Model
     metrics: Metrics
     classification_metrics: ClassificationMetrics
-    exported_model: Model
+    report: HTML
+    summary_markdown: Markdown
     summary: str
 
 
@@ -50,6 +52,7 @@ def bertpipe_pipeline(
     gzip: bool = _D["gzip"],
     max_rejected_fraction: float = _D["max_rejected_fraction"],
     beam_options: str = _D["beam_options"],
+    slice_column: str = _D["slice_column"],
     freeze: str = _D["freeze"],
     pooling: str = _D["pooling"],
     epochs: int = _D["epochs"],
@@ -67,6 +70,10 @@ def bertpipe_pipeline(
     max_train_examples: int = _D["max_train_examples"],
     checkpoint_steps: int = _D["checkpoint_steps"],
     seed: int = _D["seed"],
+    main_metric: str = _D["main_metric"],
+    min_metric: float = _D["min_metric"],
+    max_regression: float = _D["max_regression"],
+    blessed_root: str = _D["blessed_root"],
 ) -> Outputs:
     encoder_task = import_encoder(encoder=encoder).set_display_name("import-encoder")
     pre = preprocess(encoder_model=encoder_task.outputs["encoder_model"], data_path=data_path,
@@ -76,7 +83,8 @@ def bertpipe_pipeline(
                      eval_fraction=eval_fraction, test_fraction=test_fraction,
                      max_seq_length=max_seq_length, num_shards=num_shards, gzip=gzip,
                      max_rejected_fraction=max_rejected_fraction,
-                     beam_options=beam_options).set_display_name("preprocess")
+                     beam_options=beam_options,
+                     slice_column=slice_column).set_display_name("preprocess")
     trained = train(encoder_model=encoder_task.outputs["encoder_model"],
                     examples=pre.outputs["examples"], freeze=freeze,
                     pooling=pooling, epochs=epochs, batch_size=batch_size,
@@ -87,16 +95,28 @@ def bertpipe_pipeline(
                     mixed_precision=mixed_precision, xla=xla,
                     max_train_examples=max_train_examples,
                     checkpoint_steps=checkpoint_steps, seed=seed).set_display_name("train")
-    scored = evaluate(model=trained.outputs["model"],
-                      examples=pre.outputs["examples"]).set_display_name("evaluate")
-    exported = export(model=trained.outputs["model"],
-                      encoder_model=encoder_task.outputs["encoder_model"],
-                      examples=pre.outputs["examples"]).set_display_name("export")
+    scored = evaluate(model=trained.outputs["model"], examples=pre.outputs["examples"],
+                      main_metric=main_metric, min_metric=min_metric,
+                      max_regression=max_regression,
+                      blessed_root=blessed_root).set_display_name("evaluate")
+    judged = gate(evaluation=scored.outputs["evaluation"]).set_display_name("quality-gate")
+    # Only a blessed model is frozen for inference and published. The gate returns a single
+    # bool (its ``Output``): kfp.local resolves conditions on single outputs of a task.
+    with dsl.If(judged.output == True, name="blessed"):  # noqa: E712 (a KFP condition)
+        exported = export(model=trained.outputs["model"],
+                          encoder_model=encoder_task.outputs["encoder_model"],
+                          examples=pre.outputs["examples"],
+                          evaluation=scored.outputs["evaluation"]).set_display_name("export")
+        publish(exported_model=exported.outputs["exported_model"],
+                evaluation=scored.outputs["evaluation"], blessed_root=blessed_root,
+                main_metric=main_metric,
+                schedule_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+                job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).set_display_name("publish")
     return Outputs(encoder_model=encoder_task.outputs["encoder_model"],
                    examples=pre.outputs["examples"], model=trained.outputs["model"],
                    metrics=scored.outputs["metrics"],
                    classification_metrics=scored.outputs["classification_metrics"],
-                   exported_model=exported.outputs["exported_model"],
+                   report=scored.outputs["report"], summary_markdown=scored.outputs["summary"],
                    summary=scored.outputs["Output"])
 
 

@@ -1,28 +1,43 @@
-"""KFP component: metrics the Kubeflow UI renders (``evaluate.evaluator.run_evaluate``)."""
+"""KFP components: evaluation the Kubeflow UI renders, and the quality gate (blessing)."""
 
 from kfp import dsl
-from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+from kfp.dsl import (HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics,
+                     Model, Output)
 
 from components.images import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
-def evaluate(model: Input[Model], examples: Input[Dataset], metrics: Output[Metrics],
-             classification_metrics: Output[ClassificationMetrics]) -> str:
-    """Scores the eval split; returns the summary line ``accuracy=… macro_f1=…``."""
-    from components.evaluate.evaluator import run_evaluate
-    from components.evaluate.metrics import summary_line
+def evaluate(model: Input[Model], examples: Input[Dataset], main_metric: str, min_metric: float,
+             max_regression: float, blessed_root: str, metrics: Output[Metrics],
+             classification_metrics: Output[ClassificationMetrics], report: Output[HTML],
+             summary: Output[Markdown], evaluation: Output[Artifact]) -> str:
+    """Scores eval (and test) splits and judges the model against the quality gate.
 
-    result = run_evaluate(f"{model.path}/model", examples.path)
-    for name in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "log_loss"):
-        metrics.log_metric(name, result[name])
-    for label, values in result["per_class"].items():
-        for name in ("precision", "recall", "f1"):
-            metrics.log_metric(f"{name}_{label}", values[name])
-    if "roc" in result:
-        metrics.log_metric("roc_auc", result["roc"]["auc"])
-        roc = result["roc"]
-        classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
-    matrix = result["confusion_matrix"]
-    classification_metrics.log_confusion_matrix(matrix["labels"], matrix["matrix"])
-    return summary_line(result)
+    Writes the HTML report, a Markdown summary and ``evaluation`` (evaluation.json with the
+    metrics and the blessing) for the gate and the model card; the blessing and its reason are
+    in ``metrics`` too. Returns the summary line ``accuracy=… macro_f1=…``."""
+    from components.evaluate.blessing import decide
+    from components.evaluate.evaluator import run_evaluate, write_evaluation
+    from components.evaluate.kfp_outputs import log_classification_metrics, log_metrics
+    from components.evaluate.metrics import summary_line
+    from components.evaluate.report import write_markdown, write_report
+
+    result = run_evaluate(model.path, examples.path)
+    decision = decide(result, main_metric, min_metric, max_regression, blessed_root)
+    result["blessing"] = decision.as_dict()
+    write_evaluation(result, evaluation.path)
+    log_metrics(metrics, result)
+    log_classification_metrics(classification_metrics, result["splits"]["eval"])
+    write_report(result, report.path)
+    write_markdown(result, summary.path)
+    print(f"quality gate: {decision.reason}")
+    return summary_line(result["splits"]["eval"])
+
+
+@dsl.component(base_image=IMAGE)
+def gate(evaluation: Input[Artifact]) -> bool:
+    """The blessing decided by ``evaluate``, as the one output ``dsl.If`` branches on."""
+    from components.evaluate.evaluator import read_evaluation
+
+    return bool(read_evaluation(evaluation.path)["blessing"]["blessed"])

@@ -1,18 +1,36 @@
-"""KFP component: freeze for inference (``export.freeze.export_model``)."""
+"""KFP components: freeze for inference (``export.freeze.export_model``) and publish."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from components.images import IMAGE
 
 
 @dsl.component(base_image=IMAGE)
 def export(model: Input[Model], encoder_model: Input[Model], examples: Input[Dataset],
-           exported_model: Output[Model]):
-    """Writes frozen_graph.pb (+ .json) and serving_model/ into ``exported_model``."""
+           evaluation: Input[Artifact], exported_model: Output[Model]):
+    """Writes frozen_graph.pb (+ .json), serving_model/ and model_card.json."""
     from components.export.freeze import export_model
+    from components.export.model_card import write_model_card
     from components.train.trainer import read_metadata
 
-    paths = export_model(f"{model.path}/model", encoder_model.path,
-                         read_metadata(examples.path), exported_model.path)
+    metadata = read_metadata(examples.path)
+    paths = export_model(f"{model.path}/model", encoder_model.path, metadata,
+                         exported_model.path)
+    card = write_model_card(exported_model.path, model.path, encoder_model.path, metadata,
+                            evaluation.path)
     exported_model.metadata.update({k: v.rsplit("/", 1)[-1] for k, v in paths.items()})
+    exported_model.metadata["model_card"] = card.rsplit("/", 1)[-1]
+
+
+@dsl.component(base_image=IMAGE)
+def publish(exported_model: Input[Model], evaluation: Input[Artifact], blessed_root: str,
+            main_metric: str, schedule_time: str, job_name: str) -> str:
+    """Copies a blessed export to ``blessed_root/<version>/`` and points ``blessed.json`` at
+    it; the version is the run's scheduled time (recurring runs) or its job name. Returns the
+    published location ('' when no ``blessed_root`` is set)."""
+    from components.evaluate.blessing import publish_blessed, version_name
+    from components.evaluate.evaluator import read_evaluation
+
+    return publish_blessed(exported_model.path, read_evaluation(evaluation.path), blessed_root,
+                           main_metric, version_name(schedule_time, job_name))

@@ -11,7 +11,8 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                text_pair_column: str, text_pair_separator: str, label_column: str,
                label_vocab: str, split_key_column: str, eval_fraction: float,
                test_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
-               max_rejected_fraction: float, beam_options: str, examples: Output[Dataset]):
+               max_rejected_fraction: float, beam_options: str, slice_column: str,
+               examples: Output[Dataset]):
     """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags."""
     import sys
 
@@ -24,7 +25,8 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                       split_key_column=split_key_column, eval_fraction=eval_fraction,
                       test_fraction=test_fraction, max_seq_length=max_seq_length,
                       num_shards=num_shards, gzip=gzip,
-                      max_rejected_fraction=max_rejected_fraction, beam_options=beam_options)
+                      max_rejected_fraction=max_rejected_fraction, beam_options=beam_options,
+                      slice_column=slice_column)
     try:
         result = run_preprocess(data, encoder_model.path, examples.path)
     except TooManyRejected as err:  # one line, no traceback: the dead letters say the rest

@@ -111,7 +111,7 @@ def validate_inputs(data: DataConfig) -> list[str]:
     if not files:
         raise ConfigError(f"no input files match data_path {data.data_path!r}")
     wanted = [c for c in (data.text_column, data.text_pair_column, data.label_column,
-                          data.effective_split_key) if c]
+                          data.effective_split_key, data.slice_column) if c]
     for path in files:
         try:
             with FileSystems.open(path) as f:
@@ -224,8 +224,12 @@ class ValidateRow(beam.DoFn):
         key = text if key is None else str(key)
         # Content, not file position: moving or renaming the input keeps the output identical.
         order = hashlib.sha256(json.dumps([text, pair, label, key]).encode()).hexdigest()
-        yield {"split": split_of(key, data.eval_fraction, data.test_fraction), "order": order,
-               "text": text, "text_pair": pair, "label": label}
+        record_out = {"split": split_of(key, data.eval_fraction, data.test_fraction),
+                      "order": order, "text": text, "text_pair": pair, "label": label}
+        if data.slice_column:
+            value = row.get(data.slice_column)
+            record_out["slice"] = "" if value is None else str(value)
+        yield record_out
 
 
 SUMMARY = "summary"
@@ -274,6 +278,8 @@ class EncodeBatch(beam.DoFn):
             feature["text"].bytes_list.value.append(record["text"].encode("utf-8"))
             if has_pair:
                 feature["text_pair"].bytes_list.value.append(record["text_pair"].encode("utf-8"))
+            if "slice" in record:
+                feature["slice"].bytes_list.value.append(record["slice"].encode("utf-8"))
             split = record["split"]
             yield beam.pvalue.TaggedOutput(
                 split, (record["order"], example.SerializeToString(deterministic=True)))
@@ -467,7 +473,8 @@ def _assemble_metadata(data: DataConfig, info, out: str, suffix: str,
         "columns": {"text": data.text_column,
                     "text_pair": data.text_pair_column or None,
                     "text_pair_separator": data.text_pair_separator or None,
-                    "label": data.label_column, "split_key": data.effective_split_key},
+                    "label": data.label_column, "split_key": data.effective_split_key,
+                    "slice": data.slice_column or None},
         "eval_fraction": data.eval_fraction,
         "test_fraction": data.test_fraction,
         "max_seq_length": data.max_seq_length,
