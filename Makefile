@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup compile lock clean
+.PHONY: run test setup browser compile lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "bertpipe needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -19,7 +19,14 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/bertpipe run
 
-test: $(STAMP)
+# The report test screenshots the HTML report in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: install Debian's chromium to run the report screenshot test"; fi; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -ra --durations=15
 
 compile: $(STAMP)

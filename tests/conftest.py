@@ -17,7 +17,7 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
 
-from fixtures import sentiment_rows, write_csv  # noqa: E402
+from fixtures import FIXTURE_DATA, sentiment_rows, write_csv  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +37,18 @@ def two_cpu_strategy() -> tf.distribute.Strategy:
 
 @pytest.fixture(scope="session")
 def sentiment_csv(tmp_path_factory) -> Path:
-    """600 generated rows ``text,label,group`` (groups keep related rows on one side)."""
-    return write_csv(tmp_path_factory.mktemp("data") / "sentiment.csv", sentiment_rows(600))
+    """600 generated rows ``text,label,group,source`` (groups keep related rows on one side)."""
+    return write_csv(tmp_path_factory.mktemp("data") / "sentiment.csv",
+                     sentiment_rows(600, with_source=True))
 
 
 @pytest.fixture(scope="session")
 def preprocessed(minilm_dir, sentiment_csv, tmp_path_factory):
-    """The real Beam job over ``sentiment_csv`` at max_seq_length 32."""
+    """The real Beam job over ``sentiment_csv`` (``FIXTURE_DATA``: length 32, 40% eval)."""
     from components.config import DataConfig
     from components.preprocess.pipeline import run_preprocess
 
-    data = DataConfig(data_path=str(sentiment_csv), split_key_column="group",
-                      eval_fraction=0.25, max_seq_length=32)
+    data = DataConfig(data_path=str(sentiment_csv), **FIXTURE_DATA)
     return run_preprocess(data, minilm_dir, str(tmp_path_factory.mktemp("pre") / "out"))
 
 

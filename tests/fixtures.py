@@ -14,8 +14,16 @@ TEMPLATES = ["A {} film with a {} cast.", "The story is {} and the ending is {}.
              "What a {} and {} experience!", "{} direction, {} script."]
 
 
-def sentiment_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
-    """``n`` rows of ``text,label,group`` (unique texts; the label follows the sentiment words)."""
+# The shared ``preprocessed`` fixture's settings: enough eval rows (>= 200) for the export
+# parity tests, and a ``source`` column to slice the evaluation by.
+FIXTURE_DATA = {"split_key_column": "group", "eval_fraction": 0.4, "max_seq_length": 32,
+                "slice_column": "source"}
+SOURCES = ("web", "app", "mail")
+
+
+def sentiment_rows(n: int, seed: int = 0, with_source: bool = False) -> list[dict[str, str]]:
+    """``n`` rows of ``text,label,group`` (+ ``source``) (unique texts; the label follows the
+    sentiment words)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -24,6 +32,8 @@ def sentiment_rows(n: int, seed: int = 0) -> list[dict[str, str]]:
         text = rng.choice(TEMPLATES).format(rng.choice(words), rng.choice(words))
         rows.append({"text": f"Review {i}: " + text[0].upper() + text[1:], "label": label,
                      "group": f"g{rng.randrange(max(n // 4, 1))}"})
+        if with_source:
+            rows[-1]["source"] = SOURCES[i % len(SOURCES)]
     return rows
 
 

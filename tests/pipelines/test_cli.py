@@ -8,7 +8,7 @@ import sys
 import pytest
 from kfp import components as kfp_components
 
-STEPS = {"import-encoder", "preprocess", "train", "evaluate", "export"}
+STEPS = {"import-encoder", "preprocess", "train", "evaluate", "gate", "condition-1"}
 
 
 def bertpipe(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -24,6 +24,10 @@ def test_compile_output_loads_with_kfp(tmp_path):
     spec = loaded.pipeline_spec
     assert set(spec.root.dag.tasks) == STEPS
     assert spec.root.dag.tasks["train"].dependent_tasks == ["import-encoder", "preprocess"]
+    # export and publish run only inside the quality gate's "blessed" branch
+    blessed = spec.root.dag.tasks["condition-1"]
+    assert "gate-Output" in blessed.trigger_policy.condition
+    assert set(spec.components["comp-condition-1"].dag.tasks) == {"export", "publish"}
     params = spec.root.input_definitions.parameters
     for name in ("data_path", "text_column", "label_column", "max_seq_length", "epochs",
                  "batch_size", "learning_rate", "freeze"):

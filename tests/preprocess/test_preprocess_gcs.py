@@ -17,6 +17,7 @@ import pytest
 
 from components.config import DataConfig
 from components.preprocess.pipeline import run_preprocess
+from fixtures import FIXTURE_DATA
 
 BUCKET = "bertpipe-test"
 
@@ -62,8 +63,7 @@ def gcs(monkeypatch):
 
 def test_gs_input_and_output_match_local_run(gcs, minilm_dir, sentiment_csv, preprocessed):
     gcs.blob("data/sentiment.csv").upload_from_filename(str(sentiment_csv))
-    data = DataConfig(data_path=f"gs://{BUCKET}/data/", split_key_column="group",
-                      eval_fraction=0.25, max_seq_length=32)
+    data = DataConfig(data_path=f"gs://{BUCKET}/data/", **FIXTURE_DATA)
     result = run_preprocess(data, minilm_dir, f"gs://{BUCKET}/out")
     names = sorted(b.name for b in gcs.client.list_blobs(BUCKET, prefix="out/"))
     assert "out/metadata.json" in names and "out/dead_letter.jsonl" in names

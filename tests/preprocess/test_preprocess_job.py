@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from components.config import ConfigError, DataConfig
 from components.preprocess.pipeline import run_preprocess, split_of
-from fixtures import sentiment_rows, write_csv
+from fixtures import FIXTURE_DATA, sentiment_rows, write_csv
 
 
 def read_examples(pattern: str) -> list[tf.train.Example]:
@@ -34,9 +34,9 @@ def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
     assert len(train) == meta["splits"]["train"]["count"]
     assert len(evals) == meta["splits"]["eval"]["count"]
     assert len(train) + len(evals) == 600 and meta["dead_letter"]["count"] == 0
-    assert 0.1 < len(evals) / 600 < 0.4
+    assert 0.3 < len(evals) / 600 < 0.5
 
-    rows = {r["text"]: r for r in sentiment_rows(600)}
+    rows = {r["text"]: r for r in sentiment_rows(600, with_source=True)}
     groups_by_split: dict[str, set] = {"train": set(), "eval": set()}
     for split, examples in (("train", train), ("eval", evals)):
         for ex in examples:
@@ -45,14 +45,14 @@ def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
             assert feature(ex, "label") == [meta["labels"].index(row["label"])]
             ids, mask = feature(ex, "input_word_ids"), feature(ex, "input_mask")
             assert len(ids) == 32 and ids[0] == 101 and ids[sum(mask) - 1] == 102
-            assert split_of(row["group"], 0.25) == split
+            assert split_of(row["group"], FIXTURE_DATA["eval_fraction"]) == split
+            assert feature(ex, "slice") == [row["source"]]
     assert not groups_by_split["train"] & groups_by_split["eval"]
     assert meta["tokenizer"]["do_lower_case"] is True and len(meta["tokenizer"]["vocab_sha256"]) == 64
 
 
 def test_same_input_gives_identical_records(minilm_dir, sentiment_csv, preprocessed, tmp_path):
-    data = DataConfig(data_path=str(sentiment_csv), split_key_column="group",
-                      eval_fraction=0.25, max_seq_length=32)
+    data = DataConfig(data_path=str(sentiment_csv), **FIXTURE_DATA)
     again = run_preprocess(data, minilm_dir, str(tmp_path / "again"))
     for split in ("train", "eval"):
         first = sorted(Path(p).read_bytes() for p in tf.io.gfile.glob(

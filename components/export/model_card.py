@@ -1,0 +1,103 @@
+"""``model_card.json`` beside the exports: what a serving team needs to use the model right.
+
+Labels and their order, the input contract (max length, tokenizer settings, vocab checksum),
+how it was trained (freezing spec, trainable share, config), how good it is (metrics, the
+gate's verdict), what it was trained on (data statistics) and the library versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+from importlib import metadata as importlib_metadata
+from typing import Any
+
+import tensorflow as tf
+
+from components.encoders.info import read_encoder_info
+from components.export.freeze import FROZEN_GRAPH, OUTPUT_NAMES
+from components.encoders.hub_export import INPUT_NAMES
+
+MODEL_CARD = "model_card.json"
+HEADLINE = ("examples", "accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc",
+            "log_loss")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib_metadata.version(package)
+    except importlib_metadata.PackageNotFoundError:
+        return None
+
+
+def _read_json(path: str) -> Any:
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
+               evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    """The card as a dict (see the module docstring for what goes in and why)."""
+    info = read_encoder_info(encoder_dir)
+    freeze = _read_json(f"{train_dir.rstrip('/')}/freeze.json") or {}
+    pair = bool(metadata.get("columns", {}).get("text_pair")
+                or metadata.get("columns", {}).get("text_pair_separator"))
+    tokenizer = dict(metadata.get("tokenizer", {}))
+    card: dict[str, Any] = {
+        "format": "bertpipe-model-card/1",
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "task": "sentence-pair classification" if pair else "text classification",
+        "labels": list(metadata["labels"]),
+        "max_seq_length": int(metadata["max_seq_length"]),
+        "tokenizer": {**tokenizer, "do_lower_case": info.do_lower_case},
+        "encoder": {"source": info.source, "num_layers": info.num_layers,
+                    "hidden_size": info.hidden_size},
+        "training": {"freeze": freeze.get("freeze"),
+                     "trainable_params": freeze.get("trainable_params"),
+                     "total_params": freeze.get("total_params"),
+                     "replicas": freeze.get("replicas"),
+                     "global_batch_size": freeze.get("global_batch_size"),
+                     "config": freeze.get("config")},
+        "data": {"rows_read": metadata.get("rows_read"),
+                 "dead_letters": (metadata.get("dead_letter") or {}).get("count"),
+                 "splits": {s: {"count": v["count"], "per_label": v["per_label"]}
+                            for s, v in metadata.get("splits", {}).items()},
+                 "stats": metadata.get("stats")},
+        "exports": {
+            "frozen_graph": {"path": FROZEN_GRAPH, "inputs": list(INPUT_NAMES),
+                             "input_dtype": "int32", "outputs": list(OUTPUT_NAMES),
+                             "needs": "tensorflow"},
+            "serving_model": {"path": "serving_model",
+                              "signatures": {
+                                  "serving_default": {"inputs": ["text", "text_pair"] if pair
+                                                      else ["text"], "dtype": "string",
+                                                      "needs": "tensorflow, tensorflow-text"},
+                                  "from_ids": {"inputs": list(INPUT_NAMES), "dtype": "int32",
+                                               "needs": "tensorflow"}},
+                              "outputs": list(OUTPUT_NAMES)}},
+        "versions": {"python": platform.python_version(),
+                     **{name: _version(name) for name in
+                        ("bertpipe", "tensorflow", "tensorflow-text", "tf-keras",
+                         "tensorflow-hub")}},
+    }
+    if evaluation:
+        card["metrics"] = {split: {k: m[k] for k in HEADLINE if k in m}
+                           for split, m in evaluation["splits"].items()}
+        if evaluation.get("blessing"):
+            card["blessing"] = evaluation["blessing"]
+    return card
+
+
+def write_model_card(export_dir: str, train_dir: str, encoder_dir: str,
+                     metadata: dict[str, Any], evaluation_dir: str | None = None) -> str:
+    """Writes ``export_dir/model_card.json``; returns its path."""
+    from components.evaluate.evaluator import read_evaluation
+
+    evaluation = read_evaluation(evaluation_dir) if evaluation_dir else None
+    path = f"{export_dir.rstrip('/')}/{MODEL_CARD}"
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(model_card(train_dir, encoder_dir, metadata, evaluation), f, indent=2)
+    return path
