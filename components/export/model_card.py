@@ -20,6 +20,7 @@ from components.export.freeze import FROZEN_GRAPH, OUTPUT_NAMES
 from components.encoders.hub_export import INPUT_NAMES
 
 MODEL_CARD = "model_card.json"
+VOCAB_FILE = "vocab.txt"
 HEADLINE = ("examples", "accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc",
             "log_loss")
 
@@ -52,7 +53,8 @@ def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
         "task": "sentence-pair classification" if pair else "text classification",
         "labels": list(metadata["labels"]),
         "max_seq_length": int(metadata["max_seq_length"]),
-        "tokenizer": {**tokenizer, "do_lower_case": info.do_lower_case},
+        "tokenizer": {**tokenizer, "do_lower_case": info.do_lower_case,
+                      "vocab_file": VOCAB_FILE},
         "encoder": {"source": info.source, "num_layers": info.num_layers,
                     "hidden_size": info.hidden_size},
         "training": {"freeze": freeze.get("freeze"),
@@ -93,11 +95,15 @@ def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
 
 def write_model_card(export_dir: str, train_dir: str, encoder_dir: str,
                      metadata: dict[str, Any], evaluation_dir: str | None = None) -> str:
-    """Writes ``export_dir/model_card.json``; returns its path."""
+    """Writes ``export_dir/model_card.json`` and the ``vocab.txt`` it names (what a client
+    needs to make ids for the frozen graph or ``from_ids``); returns the card's path."""
     from components.evaluate.evaluator import read_evaluation
 
     evaluation = read_evaluation(evaluation_dir) if evaluation_dir else None
-    path = f"{export_dir.rstrip('/')}/{MODEL_CARD}"
+    out = export_dir.rstrip("/")
+    tf.io.gfile.copy(read_encoder_info(encoder_dir).vocab_file, f"{out}/{VOCAB_FILE}",
+                     overwrite=True)
+    path = f"{out}/{MODEL_CARD}"
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump(model_card(train_dir, encoder_dir, metadata, evaluation), f, indent=2)
     return path
