@@ -41,6 +41,9 @@ class DataConfig:
       metrics per value of it (e.g. a domain or source column).
     * ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``)
       passed through unchanged; empty means the DirectRunner.
+    * ``data_version``: a label for the data's contents (a date, a checksum). KFP's cache key
+      sees ``data_path`` only as a string, so new files at the same path would be served from
+      the cache; a new ``data_version`` re-runs preprocess and every step after it.
     """
 
     data_path: str = next(iter(BUILTIN_DATASETS))
@@ -58,6 +61,7 @@ class DataConfig:
     max_rejected_fraction: float = 0.1
     beam_options: str = ""
     slice_column: str = ""
+    data_version: str = ""
 
     def __post_init__(self) -> None:
         _require(bool(self.data_path.strip()), "data_path must not be empty")

@@ -1,14 +1,18 @@
-"""The ``bertpipe`` command: run the pipeline locally (kfp.local) or compile it for Kubeflow.
+"""The ``bertpipe`` command: run the pipeline locally (kfp.local) or on Kubeflow Pipelines.
 
     bertpipe run                                  # built-in data and encoder, CPU, no cluster
     bertpipe run --data-path reviews.csv --text-column review --label-column stars \\
                  --freeze first:4 --epochs 2          # or --trainable-blocks 2
     bertpipe preprocess --data-path 'data/*.jsonl' --output-dir prepared/
-    bertpipe compile -o bertpipe.yaml             # upload in the Kubeflow Pipelines UI
+    bertpipe compile -o bertpipe.yaml --image REGISTRY/bertpipe:0.1.0 --train-gpus 1
+    bertpipe submit --host URL --config run.yaml  # upload a pipeline version, start a run
+    bertpipe schedule --host URL --cron '0 0 3 * * *' --config run.yaml
+    bertpipe runs --host URL                      # recent runs and their states
 
 Every pipeline parameter is a flag (``--max-seq-length`` for ``max_seq_length``); names, types
-and defaults come from ``components.config``. The configuration is validated before any heavy
-work, and a bad value ends the command with one line on stderr and exit status 2.
+and defaults come from ``components.config``, cluster settings from ``pipelines.cluster``, and
+``--config FILE`` reads both from YAML (flags win). The configuration is validated before any
+heavy work, and a bad value ends the command with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Sequence
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.config import ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types
+from pipelines.cluster import STEPS, ClusterConfig
+from pipelines.config_file import ConfigFile, load_config_file
 
 
 def _parse_bool(text: str) -> bool:
@@ -32,10 +38,11 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None,
+                        file: ConfigFile | None = None) -> None:
     """One ``--flag`` per pipeline parameter (or per name in ``names``), defaults from the
-    config dataclasses."""
-    defaults = PipelineConfig().parameters()
+    config dataclasses, or from the ``--config`` file when one is given."""
+    defaults = {**PipelineConfig().parameters(), **(file.parameters if file else {})}
     group = parser.add_argument_group("pipeline parameters")
     for name, kind in field_types().items():
         if names is not None and name not in names:
@@ -43,6 +50,99 @@ def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | 
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=defaults[name],
                            type=_parse_bool if kind is bool else kind,
                            help=f"(default: {defaults[name]!r})")
+
+
+_CLUSTER_HELP = {
+    "image": "image every step runs in (default: $BERTPIPE_IMAGE or the release image)",
+    "image_pull_secret": "Secret for pulling the image from a private registry",
+    "train_gpus": "GPUs for the train step (0: CPU); per worker with --tfjob-workers",
+    "gpu_type": "accelerator resource name",
+    "cpu_request": "STEP=CPU,... e.g. train=8,preprocess=2",
+    "cpu_limit": "STEP=CPU,...",
+    "memory_request": "STEP=QUANTITY,... e.g. train=32Gi",
+    "memory_limit": "STEP=QUANTITY,...",
+    "node_selector": "KEY=VALUE,... for every step",
+    "tolerations": "KEY[=VALUE][:EFFECT],... for every step",
+    "train_node_selector": "KEY=VALUE,... for the train step only (a GPU pool)",
+    "train_tolerations": "KEY[=VALUE][:EFFECT],... for the train step only",
+    "retries": "retries of the preemptible steps (--retry-steps)",
+    "retry_backoff": "first retry delay, doubling after each",
+    "retry_steps": "steps that may run on preemptible nodes",
+    "gcs_secret": "Secret with a GCP key mounted in every step (empty: Workload Identity)",
+    "gcs_secret_key": "the key file's name inside --gcs-secret",
+    "pvc_name": "an existing PVC mounted in every step",
+    "pvc_mount_path": "where --pvc-name is mounted",
+    "service_account": "Kubernetes service account of the run's pods",
+    "tfjob_workers": "0: train in one pod; N >= 2: a TFJob of N workers",
+    "tfjob_namespace": "namespace of the TFJob",
+}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "none"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) or "none"
+    return repr(value)
+
+
+def add_cluster_flags(parser: argparse.ArgumentParser, file: ConfigFile | None = None,
+                      caching: bool = True) -> None:
+    """One ``--flag`` per ``ClusterConfig`` field (compile-time deployment settings); defaults
+    from the dataclass or the ``cluster:`` section of the ``--config`` file."""
+    given = file.cluster if file else {}
+    group = parser.add_argument_group(
+        "cluster settings", f"compile-time; steps: {', '.join(STEPS)}")
+    for field in dataclasses.fields(ClusterConfig):
+        default = given.get(field.name, getattr(ClusterConfig(), field.name))
+        if field.name == "caching":
+            group.add_argument("--cache", dest="caching", action=argparse.BooleanOptionalAction,
+                               default=given.get("caching", caching),
+                               help="KFP execution caching for every step (default: %(default)s)")
+            continue
+        group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=default,
+                           type=int if field.type == "int" else str,
+                           help=f"{_CLUSTER_HELP[field.name]} (default: {_shown(default)})")
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "connection", "the kfp client's auth: --host with a token file; no host: in-cluster, "
+                      "else the kube context")
+    group.add_argument("--host", default="",
+                       help="Kubeflow Pipelines API URL (default: $KF_PIPELINES_ENDPOINT)")
+    group.add_argument("--namespace", default="",
+                       help="your profile namespace on multi-user Kubeflow (experiments and "
+                            "runs live there)")
+    group.add_argument("--token-file", default="",
+                       help="bearer token file, re-read per call "
+                            "(default: $KF_PIPELINES_SA_TOKEN_PATH)")
+    group.add_argument("--kube-context", default="",
+                       help="kubeconfig context when no --host is given (default: current)")
+
+
+def _connection(args: argparse.Namespace) -> "Connection":
+    from pipelines.kubeflow import Connection
+
+    return Connection(host=args.host, token_file=args.token_file, kube_context=args.kube_context)
+
+
+def _cluster(args: argparse.Namespace) -> ClusterConfig:
+    return ClusterConfig.from_mapping(
+        {f.name: getattr(args, f.name) for f in dataclasses.fields(ClusterConfig)})
+
+
+def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
+    """The flags (over the config file) as a validated config; ``--trainable-blocks N`` is
+    shorthand for ``--freeze last:N``."""
+    params = {name: getattr(args, name) for name in field_types()}
+    if args.trainable_blocks is not None:
+        from components.train.freeze_spec import trainable_blocks_to_spec
+
+        if params["freeze"] != PipelineConfig().train.freeze:
+            raise ConfigError("give --freeze or --trainable-blocks, not both")
+        params["freeze"] = trainable_blocks_to_spec(args.trainable_blocks)
+    return PipelineConfig.from_parameters(params)
 
 
 def validate(config: PipelineConfig) -> None:
@@ -66,14 +166,8 @@ def _print_outputs(outputs: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    params = {name: getattr(args, name) for name in field_types()}
-    if args.trainable_blocks is not None:
-        from components.train.freeze_spec import trainable_blocks_to_spec
-
-        if params["freeze"] != PipelineConfig().train.freeze:
-            raise ConfigError("give --freeze or --trainable-blocks, not both")
-        params["freeze"] = trainable_blocks_to_spec(args.trainable_blocks)
-    config = PipelineConfig.from_parameters(params)
+    """The whole pipeline through kfp.local; a config file's cluster section does not apply."""
+    config = _pipeline_config(args)
     validate(config)
 
     from kfp import local
@@ -131,23 +225,124 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    """The YAML with the cluster settings; parameters given by flag or file become its
+    defaults (what the UI pre-fills)."""
     from pipelines.pipeline import compile_pipeline
 
-    path = compile_pipeline(args.output)
+    config, defaults = _pipeline_config(args).parameters(), PipelineConfig().parameters()
+    changed = {k: v for k, v in config.items() if v != defaults[k]}
+    path = compile_pipeline(args.output, _cluster(args), changed)
     print(f"wrote {path}")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _compiled(args: argparse.Namespace, tmp: str) -> tuple[dict[str, Any], str, ClusterConfig]:
+    """Validated parameters, the compiled package and the cluster settings of a submission."""
+    from pipelines.pipeline import compile_pipeline
+
+    params = _pipeline_config(args).parameters()
+    cluster = _cluster(args)
+    return params, compile_pipeline(str(Path(tmp) / "bertpipe.yaml"), cluster), cluster
+
+
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H-%M-%S")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Uploads the compiled pipeline as a version and starts one run of it."""
+    import tempfile
+
+    from pipelines.kubeflow import connect, submit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        params, package, cluster = _compiled(args, tmp)
+        client = connect(_connection(args))
+        run = submit(client, package, params, experiment=args.experiment,
+                     run_name=args.run_name or f"bertpipe {_now()}",
+                     pipeline_name=args.pipeline_name, pipeline_root=args.pipeline_root,
+                     service_account=cluster.service_account, namespace=args.namespace)
+    print(f"submitted run {run.run_id} ({run.display_name}) in experiment {args.experiment}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    """Creates a recurring run (cron or interval), or enables/disables/deletes one."""
+    import tempfile
+
+    from pipelines.kubeflow import (Schedule, connect, parse_interval, schedule,
+                                    set_recurring_run)
+
+    for action in ("enable", "disable", "delete"):
+        if getattr(args, action):
+            set_recurring_run(connect(_connection(args)), getattr(args, action), action)
+            print(f"{action}d recurring run {getattr(args, action)}")
+            return 0
+    when = Schedule(cron=args.cron or "",
+                    interval_seconds=parse_interval(args.interval) if args.interval else 0,
+                    start_time=args.start_time, end_time=args.end_time,
+                    max_concurrency=args.max_concurrency, catchup=args.catchup,
+                    enabled=not args.paused)
+    with tempfile.TemporaryDirectory() as tmp:
+        params, package, cluster = _compiled(args, tmp)
+        client = connect(_connection(args))
+        job = schedule(client, package, params, when, experiment=args.experiment,
+                       name=args.name, pipeline_name=args.pipeline_name,
+                       pipeline_root=args.pipeline_root, service_account=cluster.service_account,
+                       namespace=args.namespace)
+    print(f"created recurring run {job.recurring_run_id} ({job.display_name}) in experiment "
+          f"{args.experiment}: {when.cron or f'every {when.interval_seconds}s'}, "
+          f"catch-up {'on' if when.catchup else 'off'}, max concurrency {when.max_concurrency}"
+          f"{', paused' if args.paused else ''}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """Recent runs (or recurring runs) and their states, or one run in detail."""
+    from pipelines import kubeflow
+
+    client = kubeflow.connect(_connection(args))
+    if args.run_id:
+        lines = kubeflow.run_details(client.get_run(args.run_id))
+    elif args.recurring:
+        lines = kubeflow.recurring_table(
+            kubeflow.recurring_runs(client, args.experiment, args.limit, args.namespace))
+    else:
+        lines = kubeflow.run_table(
+            kubeflow.recent_runs(client, args.experiment, args.limit, args.namespace))
+    print("\n".join(lines))
+    return 0
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser, file: ConfigFile | None) -> None:
+    parser.add_argument("--config", metavar="FILE",
+                        help="YAML file of parameters (and a cluster: section); flags override it")
+    add_parameter_flags(parser, file=file)
+    parser.add_argument("--trainable-blocks", default=None, metavar="N|all",
+                        help="shorthand: the last N blocks train (--freeze last:N); 0 = feature "
+                             "extraction; all = full fine-tuning (--freeze none)")
+
+
+def _add_submission_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--experiment", default="bertpipe",
+                        help="experiment of the run, created if missing (default: bertpipe)")
+    parser.add_argument("--pipeline-name", default="bertpipe",
+                        help="pipeline the compiled version is uploaded under (default: bertpipe)")
+    parser.add_argument("--pipeline-root", default="",
+                        help="where artifacts go, e.g. gs://BUCKET/bertpipe (default: the "
+                             "server's)")
+
+
+def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
+    """The ``bertpipe`` parser; ``file`` (a loaded ``--config``) supplies the defaults."""
     parser = argparse.ArgumentParser(prog="bertpipe", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole pipeline locally through kfp.local")
     run.add_argument("--pipeline-root", default="bertpipe-runs",
                      help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
-    add_parameter_flags(run)
-    run.add_argument("--trainable-blocks", default=None, metavar="N|all",
-                     help="shorthand: the last N blocks train (--freeze last:N); 0 = feature "
-                          "extraction; all = full fine-tuning (--freeze none)")
+    _add_pipeline_options(run, file)
     run.set_defaults(func=cmd_run)
     pre = sub.add_parser("preprocess", help="run only the Beam preprocess job")
     pre.add_argument("--output-dir", required=True, help="where TFRecords and metadata go")
@@ -162,27 +357,104 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
     comp = sub.add_parser("compile", help="write the pipeline YAML for Kubeflow Pipelines")
     comp.add_argument("-o", "--output", default="bertpipe.yaml", help="output YAML path")
+    _add_pipeline_options(comp, file)
+    add_cluster_flags(comp, file)
     comp.set_defaults(func=cmd_compile)
+    submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow Pipelines and "
+                                           "start a run")
+    submit.add_argument("--run-name", default="", help="(default: 'bertpipe <UTC time>')")
+    _add_submission_options(submit)
+    add_connection_flags(submit)
+    _add_pipeline_options(submit, file)
+    add_cluster_flags(submit, file)
+    submit.set_defaults(func=cmd_submit)
+    sched = sub.add_parser(
+        "schedule", help="create a recurring run (retraining), or enable/disable/delete one",
+        description="Caching is off by default here: a schedule re-reads the same data_path, "
+                    "whose new contents KFP's cache would not see.")
+    when = sched.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help="6 fields, seconds first, in the scheduler's time zone "
+                                     "(UTC unless set): '0 0 3 * * *' = 03:00 daily")
+    when.add_argument("--interval", help="a period: 3600, 30m, 6h, 1d")
+    when.add_argument("--enable", metavar="RECURRING_RUN_ID", help="resume a recurring run")
+    when.add_argument("--disable", metavar="RECURRING_RUN_ID", help="pause a recurring run")
+    when.add_argument("--delete", metavar="RECURRING_RUN_ID", help="delete a recurring run")
+    sched.add_argument("--name", default="bertpipe-retrain",
+                       help="the recurring run's name (default: bertpipe-retrain)")
+    sched.add_argument("--start-time", default="", help="RFC 3339, e.g. 2025-01-31T00:00:00Z")
+    sched.add_argument("--end-time", default="", help="RFC 3339; no runs after it")
+    sched.add_argument("--max-concurrency", type=int, default=1,
+                       help="runs in flight at once (default: 1)")
+    sched.add_argument("--catchup", action="store_true",
+                       help="run every missed interval after a pause (default: only the latest)")
+    sched.add_argument("--paused", action="store_true", help="create it disabled")
+    _add_submission_options(sched)
+    add_connection_flags(sched)
+    _add_pipeline_options(sched, file)
+    add_cluster_flags(sched, file, caching=False)
+    sched.set_defaults(func=cmd_schedule)
+    runs = sub.add_parser("runs", help="list recent runs and their states, or show one")
+    runs.add_argument("--experiment", default="", help="only this experiment's runs")
+    runs.add_argument("--limit", type=int, default=10, help="how many (default: 10)")
+    runs.add_argument("--run-id", default="", help="one run's state and its steps' states")
+    runs.add_argument("--recurring", action="store_true", help="list recurring runs instead")
+    add_connection_flags(runs)
+    runs.set_defaults(func=cmd_runs)
     return parser
 
 
+def _config_file(argv: Sequence[str]) -> ConfigFile | None:
+    """The ``--config`` file named anywhere in ``argv``, loaded before the real parse so that
+    its values become the flags' defaults."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    return load_config_file(known.config) if known.config else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        file = _config_file(argv)
+    except ConfigError as err:
+        print(f"bertpipe: error: {err}", file=sys.stderr)
+        return 2
+    args = build_parser(file).parse_args(argv)
     try:
         return args.func(args)
     except ConfigError as err:
         print(f"bertpipe: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # a failed step: one line, details are in the step's log above
+        from kfp_server_api import ApiException
+
         from components.pinned_wheels import FetchError
 
         if isinstance(err, FetchError):
             print(f"bertpipe: error: {err}", file=sys.stderr)
             return 2
+        if isinstance(err, ApiException):
+            print(f"bertpipe: error: Kubeflow Pipelines API: {_api_error(err)}", file=sys.stderr)
+            return 1
         message = str(err).strip().splitlines()
         print(f"bertpipe: error: {type(err).__name__}: {message[-1] if message else ''}",
               file=sys.stderr)
         return 1
+
+
+
+def _api_error(err: Any) -> str:
+    """``404 Not Found: <the server's message>`` from an ApiException, on one line."""
+    import json
+
+    message = ""
+    try:
+        body = json.loads(err.body or "")
+        message = body.get("message") or body.get("error") or ""
+    except (ValueError, AttributeError):
+        message = (err.body or "").strip()
+    text = f"{err.status} {err.reason}" + (f": {message}" if message else "")
+    return " ".join(str(text).split())
 
 
 if __name__ == "__main__":

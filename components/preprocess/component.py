@@ -12,8 +12,10 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                label_vocab: str, split_key_column: str, eval_fraction: float,
                test_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
                max_rejected_fraction: float, beam_options: str, slice_column: str,
-               examples: Output[Dataset]):
-    """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags."""
+               data_version: str, examples: Output[Dataset]):
+    """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags.
+
+    ``data_version`` only labels the data (it is part of KFP's cache key; see DataConfig)."""
     import sys
 
     from components.config import DataConfig
@@ -26,7 +28,7 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                       test_fraction=test_fraction, max_seq_length=max_seq_length,
                       num_shards=num_shards, gzip=gzip,
                       max_rejected_fraction=max_rejected_fraction, beam_options=beam_options,
-                      slice_column=slice_column)
+                      slice_column=slice_column, data_version=data_version)
     try:
         result = run_preprocess(data, encoder_model.path, examples.path)
     except TooManyRejected as err:  # one line, no traceback: the dead letters say the rest
@@ -34,4 +36,5 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
         raise SystemExit(1) from None
     meta = result.metadata
     examples.metadata.update({"labels": meta["labels"], "dead_letters": meta["dead_letter"]["count"],
+                              "data_version": data_version,
                               **{f"{s}_count": v["count"] for s, v in meta["splits"].items()}})
