@@ -8,6 +8,7 @@
     bertpipe submit --host URL --config run.yaml  # upload a pipeline version, start a run
     bertpipe schedule --host URL --cron '0 0 3 * * *' --config run.yaml
     bertpipe runs --host URL                      # recent runs and their states
+    bertpipe predict EXPORT_DIR --input reviews.txt   # label + probability per line
 
 Every pipeline parameter is a flag (``--max-seq-length`` for ``max_seq_length``); names, types
 and defaults come from ``components.config``, cluster settings from ``pipelines.cluster``, and
@@ -157,10 +158,18 @@ def validate(config: PipelineConfig) -> None:
 
 
 def _print_outputs(outputs: dict[str, Any]) -> None:
+    """Artifact paths, the blessed export (it is inside the gate's branch, so not a pipeline
+    output) and, last, the summary line."""
     print("\nartifacts:")
     for name, value in outputs.items():
         if hasattr(value, "path"):
             print(f"  {name:<24}{value.path}")
+    run_dir = Path(outputs["model"].path).parents[1] if "model" in outputs else None
+    exported = run_dir / "export" / "exported_model" if run_dir else None
+    if exported is not None and exported.is_dir():
+        print(f"  {'exported_model':<24}{exported}")
+    elif run_dir is not None:
+        print("  exported_model          (none: the model was not blessed, see the metrics)")
     if "summary" in outputs:
         print(outputs["summary"])
 
@@ -170,14 +179,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _pipeline_config(args)
     validate(config)
 
-    from kfp import local
-
+    from pipelines.local_run import init_local
     from pipelines.pipeline import bertpipe_pipeline
 
     root = Path(args.pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               raise_on_error=True)
+    init_local(str(root))
     task = bertpipe_pipeline(**config.parameters())
     _print_outputs(dict(task.outputs))
     return 0
@@ -316,6 +323,34 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Scores each non-empty line of a file (or stdin) with an export."""
+    import json
+
+    from components.export.predict import Predictor, predict_lines
+
+    predictor = Predictor(args.export_dir, args.format)
+    if args.input == "-":
+        source = sys.stdin
+    else:
+        try:
+            source = open(args.input, encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"cannot read {args.input}: {err.strerror}") from None
+    with source:
+        for text, pair, pred in predict_lines(predictor, source, args.separator,
+                                              args.batch_size):
+            if args.json:
+                row = {"text": text, "label": pred.label, "probability": pred.probability,
+                       "probabilities": dict(zip(predictor.labels, pred.probabilities))}
+                if pair is not None:
+                    row["text_pair"] = pair
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(f"{pred.label}\t{pred.probability:.4f}\t{text}")
+    return 0
+
+
 def _add_pipeline_options(parser: argparse.ArgumentParser, file: ConfigFile | None) -> None:
     parser.add_argument("--config", metavar="FILE",
                         help="YAML file of parameters (and a cluster: section); flags override it")
@@ -400,6 +435,18 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
     runs.add_argument("--recurring", action="store_true", help="list recurring runs instead")
     add_connection_flags(runs)
     runs.set_defaults(func=cmd_runs)
+    pred = sub.add_parser("predict", help="label lines of text with an export")
+    pred.add_argument("export_dir", help="an export step's output (or a published copy)")
+    pred.add_argument("--input", default="-", help="a text file, one example per line "
+                                                   "(default: stdin)")
+    pred.add_argument("--format", default="serving", choices=("serving", "ids", "frozen"),
+                      help="serving: raw strings through serving_default (default); ids: "
+                           "the from_ids signature; frozen: the frozen graph")
+    pred.add_argument("--separator", default="\t",
+                      help="between text and text pair on a line, for pair models (default: tab)")
+    pred.add_argument("--batch-size", type=int, default=64)
+    pred.add_argument("--json", action="store_true", help="one JSON object per line")
+    pred.set_defaults(func=cmd_predict)
     return parser
 
 
