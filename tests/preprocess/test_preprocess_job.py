@@ -34,7 +34,7 @@ def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
     assert len(train) == meta["splits"]["train"]["count"]
     assert len(evals) == meta["splits"]["eval"]["count"]
     assert len(train) + len(evals) == 600 and meta["dead_letter"]["count"] == 0
-    assert 0.3 < len(evals) / 600 < 0.5
+    assert 0.3 < len(evals) / 600 < 0.6  # 40% of ~150 groups, by hash
 
     rows = {r["text"]: r for r in sentiment_rows(600, with_source=True)}
     groups_by_split: dict[str, set] = {"train": set(), "eval": set()}
