@@ -218,13 +218,15 @@ class PipelineConfig:
         unknown = sorted(set(params) - set(known))
         _require(not unknown, f"unknown parameter(s): {', '.join(unknown)}")
 
-        def pick(klass: type) -> dict[str, Any]:
-            return {f.name: params[f.name] for f in dataclasses.fields(klass) if f.name in params}
-
         return cls(encoder=str(params.get("encoder", known["encoder"])),
-                   data=DataConfig(**pick(DataConfig)),
-                   train=TrainConfig(**pick(TrainConfig)),
-                   eval=EvalConfig(**pick(EvalConfig)))
+                   data=pick(DataConfig, params), train=pick(TrainConfig, params),
+                   eval=pick(EvalConfig, params))
+
+
+def pick(klass: type, values: Mapping[str, Any]) -> Any:
+    """``klass`` built from the entries of ``values`` named like its fields (others ignored):
+    how a KFP component turns its flat inputs (``locals()``) into a config."""
+    return klass(**{f.name: values[f.name] for f in dataclasses.fields(klass) if f.name in values})
 
 
 def field_types() -> dict[str, type]:

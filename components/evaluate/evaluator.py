@@ -94,7 +94,8 @@ def worst_mistakes(pred: SplitPredictions, label_names: list[str],
     return rows
 
 
-def _read_json(path: str) -> Any:
+def read_json_if_exists(path: str) -> Any:
+    """A JSON file's content, or None when it is absent (e.g. a model trained elsewhere)."""
     if not tf.io.gfile.exists(path):
         return None
     with tf.io.gfile.GFile(path) as f:
@@ -126,8 +127,8 @@ def run_evaluate(train_dir: str, preprocess_dir: str) -> dict[str, Any]:
                                        "values": slice_metrics(pred, label_names)}
         if split == "eval":
             result["mistakes"] = worst_mistakes(pred, label_names)
-    result["history"] = _read_json(f"{train_dir}/history.json") or {}
-    freeze = _read_json(f"{train_dir}/freeze.json") or {}
+    result["history"] = read_json_if_exists(f"{train_dir}/history.json") or {}
+    freeze = read_json_if_exists(f"{train_dir}/freeze.json") or {}
     result["training"] = {k: freeze.get(k) for k in ("freeze", "table", "trainable_params",
                                                      "total_params", "global_batch_size",
                                                      "replicas", "config")}

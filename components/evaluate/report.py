@@ -18,6 +18,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
+from components.evaluate.metrics import HEADLINE  # noqa: E402
+
 CONFUSION_CMAP = "Blues"
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "roc": "#d62728", "pr": "#9467bd",
           "chance": "#999999", "frozen": "#b0b0b0", "trainable": "#2ca02c"}
@@ -142,8 +144,6 @@ def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-HEADLINE = ("examples", "accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc",
-            "log_loss")
 
 
 def _headline_rows(result: dict[str, Any]) -> list[list[Any]]:

@@ -16,13 +16,13 @@ from typing import Any
 import tensorflow as tf
 
 from components.encoders.info import read_encoder_info
+from components.evaluate.evaluator import read_evaluation, read_json_if_exists
+from components.evaluate.metrics import HEADLINE
 from components.export.freeze import FROZEN_GRAPH, OUTPUT_NAMES
 from components.encoders.hub_export import INPUT_NAMES
 
 MODEL_CARD = "model_card.json"
 VOCAB_FILE = "vocab.txt"
-HEADLINE = ("examples", "accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc",
-            "log_loss")
 
 
 def _version(package: str) -> str | None:
@@ -32,18 +32,11 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _read_json(path: str) -> Any:
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
-
-
 def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
                evaluation: dict[str, Any] | None) -> dict[str, Any]:
     """The card as a dict (see the module docstring for what goes in and why)."""
     info = read_encoder_info(encoder_dir)
-    freeze = _read_json(f"{train_dir.rstrip('/')}/freeze.json") or {}
+    freeze = read_json_if_exists(f"{train_dir.rstrip('/')}/freeze.json") or {}
     pair = bool(metadata.get("columns", {}).get("text_pair")
                 or metadata.get("columns", {}).get("text_pair_separator"))
     tokenizer = dict(metadata.get("tokenizer", {}))
@@ -97,8 +90,6 @@ def write_model_card(export_dir: str, train_dir: str, encoder_dir: str,
                      metadata: dict[str, Any], evaluation_dir: str | None = None) -> str:
     """Writes ``export_dir/model_card.json`` and the ``vocab.txt`` it names (what a client
     needs to make ids for the frozen graph or ``from_ids``); returns the card's path."""
-    from components.evaluate.evaluator import read_evaluation
-
     evaluation = read_evaluation(evaluation_dir) if evaluation_dir else None
     out = export_dir.rstrip("/")
     tf.io.gfile.copy(read_encoder_info(encoder_dir).vocab_file, f"{out}/{VOCAB_FILE}",

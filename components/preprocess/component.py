@@ -18,17 +18,10 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
     ``data_version`` only labels the data (it is part of KFP's cache key; see DataConfig)."""
     import sys
 
-    from components.config import DataConfig
+    from components.config import DataConfig, pick
     from components.preprocess.pipeline import TooManyRejected, run_preprocess
 
-    data = DataConfig(data_path=data_path, text_column=text_column,
-                      text_pair_column=text_pair_column, text_pair_separator=text_pair_separator,
-                      label_column=label_column, label_vocab=label_vocab,
-                      split_key_column=split_key_column, eval_fraction=eval_fraction,
-                      test_fraction=test_fraction, max_seq_length=max_seq_length,
-                      num_shards=num_shards, gzip=gzip,
-                      max_rejected_fraction=max_rejected_fraction, beam_options=beam_options,
-                      slice_column=slice_column, data_version=data_version)
+    data = pick(DataConfig, locals())
     try:
         result = run_preprocess(data, encoder_model.path, examples.path)
     except TooManyRejected as err:  # one line, no traceback: the dead letters say the rest

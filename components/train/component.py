@@ -16,18 +16,10 @@ def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
           checkpoint_steps: int, seed: int,
           model: Output[Model], train_metrics: Output[Metrics]):
     """Trains the classifier; ``model`` holds model/, history.json, freeze.json and logs/."""
-    from components.config import TrainConfig
+    from components.config import TrainConfig, pick
     from components.train.trainer import run_train
 
-    cfg = TrainConfig(freeze=freeze, pooling=pooling, epochs=epochs,
-                      batch_size=batch_size, learning_rate=learning_rate,
-                      warmup_fraction=warmup_fraction, dropout=dropout,
-                      hidden_units=hidden_units, class_weighting=class_weighting,
-                      weight_decay=weight_decay, clip_norm=clip_norm,
-                      gradual_unfreeze=gradual_unfreeze, mixed_precision=mixed_precision,
-                      xla=xla,
-                      max_train_examples=max_train_examples,
-                      checkpoint_steps=checkpoint_steps, seed=seed)
+    cfg = pick(TrainConfig, locals())
     result = run_train(cfg, encoder_model.path, examples.path, model.path)
     train_metrics.log_metric("trainable_params", result.trainable_params)
     train_metrics.log_metric("global_batch_size", result.global_batch_size)

@@ -41,21 +41,13 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
     import sys
     import uuid
 
-    from components.config import TrainConfig
+    from components.config import TrainConfig, pick
     from components.train.tfjob import (collect_train_outputs, launch_tfjob, owner_reference,
                                         render_tfjob, worker_location)
 
     # A cancelled run gets SIGTERM: exit through launch_tfjob's cleanup (deletes the TFJob).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cfg = TrainConfig(freeze=freeze, pooling=pooling, epochs=epochs,
-                      batch_size=batch_size, learning_rate=learning_rate,
-                      warmup_fraction=warmup_fraction, dropout=dropout,
-                      hidden_units=hidden_units, class_weighting=class_weighting,
-                      weight_decay=weight_decay, clip_norm=clip_norm,
-                      gradual_unfreeze=gradual_unfreeze, mixed_precision=mixed_precision,
-                      xla=xla,
-                      max_train_examples=max_train_examples,
-                      checkpoint_steps=checkpoint_steps, seed=seed)
+    cfg = pick(TrainConfig, locals())
     mount = shared_mount if shared_pvc else ""
     output_dir = worker_location(model.uri, model.path, mount)
     deadline_s = int(timeout_hours * 3600)
