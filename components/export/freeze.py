@@ -6,14 +6,14 @@ Frozen graph: the classifier traced on int32 ids, variables folded into constant
 It needs nothing but TensorFlow to run (see ``load_frozen_graph``).
 
 Serving SavedModel: ``serving_default`` takes raw strings (``text``, and ``text_pair`` for pair
-tasks) and tokenizes inside the graph with tensorflow-text; ``from_ids`` takes token ids and
-uses core TF ops only.
+tasks) and tokenizes inside the graph exactly as the preprocess step does (``GraphWordPiece``);
+``from_ids`` takes token ids. Both are core TF ops only: the SavedModel loads where
+tensorflow-text is not installed.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any, Callable
 
 import tensorflow as tf
@@ -21,6 +21,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from components.encoders.hub_export import INPUT_NAMES
 from components.encoders.info import read_encoder_info
+from components.export.graph_tokenizer import GraphWordPiece
 from components.train.trainer import load_trained_model
 
 FROZEN_GRAPH = "frozen_graph.pb"
@@ -78,61 +79,41 @@ def load_frozen_graph(path: str) -> Callable[..., dict[str, Any]]:
     return run
 
 
-def _longest_first(len_a: tf.Tensor, len_b: tf.Tensor, budget: int) -> list[tf.Tensor]:
-    """In-graph twin of ``preprocess.tokenizer.truncate_longest_first`` (Hugging Face's rule)."""
-    swap = len_a > len_b
-    n1, n2 = tf.minimum(len_a, len_b), tf.maximum(len_a, len_b)
-    n2 = tf.where(n1 > budget, n1, tf.maximum(n1, budget - n1))
-    over = n1 + n2 > budget
-    n1 = tf.where(over, tf.cast(budget // 2, n1.dtype), n1)
-    n2 = tf.where(over, tf.cast(budget // 2 + budget % 2, n2.dtype), n2)
-    keep_a, keep_b = tf.where(swap, n2, n1), tf.where(swap, n1, n2)
-    fits = len_a + len_b <= budget
-    return [tf.where(fits, len_a, tf.minimum(keep_a, len_a)),
-            tf.where(fits, len_b, tf.minimum(keep_b, len_b))]
-
-
 class ServingModule(tf.Module):
-    """Raw strings -> probabilities, with the encoder's own WordPiece vocab inside the graph."""
+    """Raw strings or token ids -> probabilities; tokenization in core TF ops only, so the
+    SavedModel loads wherever TensorFlow does (no tensorflow-text, e.g. TF Serving, Triton)."""
 
     def __init__(self, model, vocab_file: str, do_lower_case: bool, max_seq_length: int,
                  labels: list[str]):
         super().__init__()
-        import tensorflow_text as tf_text
-
         self.model = model
         self.max_seq_length = max_seq_length
-        self.vocab_file = tf.saved_model.Asset(vocab_file)
+        self.vocab_file = tf.saved_model.Asset(vocab_file)  # kept beside the model for clients
         self.labels = tf.Variable(labels, trainable=False, name="labels")
-        vocab = Path(vocab_file).read_text(encoding="utf-8").splitlines()
-        self._cls, self._sep = vocab.index("[CLS]"), vocab.index("[SEP]")
-        self.vocab_table = tf.lookup.StaticVocabularyTable(
-            tf.lookup.TextFileInitializer(
-                self.vocab_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER), num_oov_buckets=1)
-        self.tokenizer = tf_text.BertTokenizer(self.vocab_table, lower_case=do_lower_case,
-                                               token_out_type=tf.int64)
+        self.tokenizer = GraphWordPiece(vocab_file, do_lower_case, max_seq_length)
         self._scores = _scores(model)
 
-    def _pack(self, segments: list) -> dict[str, tf.Tensor]:
-        import tensorflow_text as tf_text
-
-        pieces = [self.tokenizer.tokenize(s).merge_dims(-2, -1) for s in segments]
-        budget = self.max_seq_length - 1 - len(pieces)
-        lengths = [p.row_lengths() for p in pieces]
-        keeps = ([tf.minimum(lengths[0], budget)] if len(pieces) == 1
-                 else _longest_first(lengths[0], lengths[1], budget))
-        trimmed = [tf.ragged.boolean_mask(p, tf.ragged.range(n) < tf.expand_dims(k, 1))
-                   for p, n, k in zip(pieces, lengths, keeps)]
-        ids, types = tf_text.combine_segments(trimmed, self._cls, self._sep)
-        ids, mask = tf_text.pad_model_inputs(ids, self.max_seq_length)
-        types, _ = tf_text.pad_model_inputs(types, self.max_seq_length)
-        return {"input_word_ids": tf.cast(ids, tf.int32), "input_mask": tf.cast(mask, tf.int32),
-                "input_type_ids": tf.cast(types, tf.int32)}
+    def from_text(self, text, text_pair=None):
+        """Tokenized as the preprocess step did for training, so scores match ``from_ids``."""
+        return self._scores(self.tokenizer.encode(text, text_pair))
 
     def from_ids(self, input_word_ids, input_mask, input_type_ids):
         return self._scores({"input_word_ids": input_word_ids, "input_mask": input_mask,
                              "input_type_ids": input_type_ids})
+
+
+def _text_signature(module: ServingModule, pair: bool) -> tf.types.experimental.GenericFunction:
+    """``serving_default``: inputs named ``text`` (+ ``text_pair``) as the model card says."""
+    text = tf.TensorSpec([None], tf.string, name="text")
+    if pair:
+        @tf.function(input_signature=[text, tf.TensorSpec([None], tf.string, name="text_pair")])
+        def serve(text, text_pair):
+            return module.from_text(text, text_pair)
+    else:
+        @tf.function(input_signature=[text])
+        def serve(text):
+            return module.from_text(text)
+    return serve
 
 
 def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
@@ -158,20 +139,14 @@ def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
     info = read_encoder_info(encoder_dir)
     module = ServingModule(model, info.vocab_file, info.do_lower_case, max_len,
                            list(metadata["labels"]))
-    ids_fn = tf.function(module.from_ids, input_signature=list(_id_specs(max_len).values()))
-    pair = bool(metadata.get("columns", {}).get("text_pair"))
-    if pair:
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text"),
-                                      tf.TensorSpec([None], tf.string, name="text_pair")])
-        def serve(text, text_pair):
-            return module._scores(module._pack([text, text_pair]))
-    else:
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        def serve(text):
-            return module._scores(module._pack([text]))
-    module.serve = serve
-    module.from_ids_fn = ids_fn
+    columns = metadata.get("columns", {})
+    # A pair task has a second text column or splits one column at a separator.
+    pair = bool(columns.get("text_pair") or columns.get("text_pair_separator"))
+    module.serve = _text_signature(module, pair)
+    module.from_ids_fn = tf.function(module.from_ids,
+                                     input_signature=list(_id_specs(max_len).values()))
     saved_model_path = f"{out}/serving_model"
     tf.saved_model.save(module, saved_model_path,
-                        signatures={"serving_default": serve, "from_ids": ids_fn})
+                        signatures={"serving_default": module.serve,
+                                    "from_ids": module.from_ids_fn})
     return {"frozen_graph": frozen_path, "serving_model": saved_model_path}
