@@ -34,8 +34,6 @@ class Predictor:
     """Loads one export once and scores batches of (text, optional text pair)."""
 
     def __init__(self, export_dir: str, fmt: str = "serving"):
-        import tensorflow as tf
-
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
         root = Path(export_dir)
@@ -46,6 +44,8 @@ class Predictor:
         self.labels: list[str] = list(self.card["labels"])
         self.pair = self.card["task"].startswith("sentence-pair")
         self.format = fmt
+        import tensorflow as tf  # after the checks: a bad path costs no TensorFlow start-up
+
         self._tf = tf
         if fmt in ("ids", "frozen"):
             from components.preprocess.tokenizer import WordPieceEncoder
