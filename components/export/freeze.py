@@ -2,12 +2,14 @@
 
 Frozen graph: the classifier traced on int32 ids, variables folded into constants
 (``convert_variables_to_constants_v2``); inputs ``input_word_ids``, ``input_mask``,
-``input_type_ids`` ([batch, max_seq_length] int32), outputs ``probabilities`` and ``logits``.
-It needs nothing but TensorFlow to run (see ``load_frozen_graph``).
+``input_type_ids`` ([batch, length] int32, length up to max_seq_length: padding columns may
+be left out), outputs ``probabilities`` and ``logits``. It needs nothing but TensorFlow to run
+(see ``load_frozen_graph``).
 
 Serving SavedModel: ``serving_default`` takes raw strings (``text``, and ``text_pair`` for pair
 tasks) and tokenizes inside the graph exactly as the preprocess step does (``GraphWordPiece``);
-``from_ids`` takes token ids. Both are core TF ops only: the SavedModel loads where
+``from_ids`` takes token ids; ``serving_default`` pads only to the batch's longest text.
+Both are core TF ops only: the SavedModel loads where
 tensorflow-text is not installed.
 """
 
@@ -31,9 +33,9 @@ VARIABLE_OPS = {"VarHandleOp", "ReadVariableOp", "VariableV2", "Variable", "Assi
                 "VarIsInitializedOp", "ResourceGather"}
 
 
-def _id_specs(max_seq_length: int) -> dict[str, tf.TensorSpec]:
-    return {name: tf.TensorSpec([None, max_seq_length], tf.int32, name=name)
-            for name in INPUT_NAMES}
+def _id_specs() -> dict[str, tf.TensorSpec]:
+    """[batch, length] with both free: up to max_seq_length, clients may drop the padding."""
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
 
 
 def _scores(model) -> Callable:
@@ -44,9 +46,9 @@ def _scores(model) -> Callable:
     return scores
 
 
-def freeze_graph(model, max_seq_length: int) -> tf.compat.v1.GraphDef:
+def freeze_graph(model) -> tf.compat.v1.GraphDef:
     """The classifier as a GraphDef with every variable folded into a constant."""
-    fn = tf.function(_scores(model)).get_concrete_function(_id_specs(max_seq_length))
+    fn = tf.function(_scores(model)).get_concrete_function(_id_specs())
     frozen = convert_variables_to_constants_v2(fn)
     return frozen.graph.as_graph_def()
 
@@ -95,7 +97,7 @@ class ServingModule(tf.Module):
 
     def from_text(self, text, text_pair=None):
         """Tokenized as the preprocess step did for training, so scores match ``from_ids``."""
-        return self._scores(self.tokenizer.encode(text, text_pair))
+        return self._scores(self.tokenizer.encode(text, text_pair, pad_to_max=False))
 
     def from_ids(self, input_word_ids, input_mask, input_type_ids):
         return self._scores({"input_word_ids": input_word_ids, "input_mask": input_mask,
@@ -124,15 +126,16 @@ def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
     out = output_dir.rstrip("/")
     tf.io.gfile.makedirs(out)
 
-    graph_def = freeze_graph(model, max_len)
+    graph_def = freeze_graph(model)
     leftover = variable_ops_in(graph_def)
     if leftover:
         raise RuntimeError(f"freezing left variable ops in the graph: {leftover}")
     frozen_path = f"{out}/{FROZEN_GRAPH}"
     with tf.io.gfile.GFile(frozen_path, "wb") as f:
         f.write(graph_def.SerializeToString())
-    signature = {"inputs": {n: {"dtype": "int32", "shape": [None, max_len]} for n in INPUT_NAMES},
-                 "outputs": list(OUTPUT_NAMES), "labels": metadata["labels"]}
+    signature = {"inputs": {n: {"dtype": "int32", "shape": [None, None]} for n in INPUT_NAMES},
+                 "max_seq_length": max_len, "outputs": list(OUTPUT_NAMES),
+                 "labels": metadata["labels"]}
     with tf.io.gfile.GFile(f"{out}/{FROZEN_SIGNATURE}", "w") as f:
         json.dump(signature, f, indent=2)
 
@@ -144,7 +147,7 @@ def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
     pair = bool(columns.get("text_pair") or columns.get("text_pair_separator"))
     module.serve = _text_signature(module, pair)
     module.from_ids_fn = tf.function(module.from_ids,
-                                     input_signature=list(_id_specs(max_len).values()))
+                                     input_signature=list(_id_specs().values()))
     saved_model_path = f"{out}/serving_model"
     tf.saved_model.save(module, saved_model_path,
                         signatures={"serving_default": module.serve,

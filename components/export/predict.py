@@ -69,7 +69,8 @@ class Predictor:
                 inputs["text_pair"] = tf.constant(list(pairs or [""] * len(texts)))
             return self._run(**inputs)["probabilities"].numpy()
         ids = self._encoder.encode(texts, pairs if self.pair else None)
-        ids = {k: tf.constant(v, tf.int32) for k, v in ids.items()}
+        width = max(1, int(ids["input_mask"].sum(axis=1).max()))  # padding columns add nothing
+        ids = {k: tf.constant(v[:, :width], tf.int32) for k, v in ids.items()}
         return np.asarray(self._run(**ids)["probabilities"])
 
     def predict(self, texts: Sequence[str], pairs: Sequence[str] | None = None
