@@ -3,10 +3,10 @@
 from kfp import dsl
 from kfp.dsl import Model, Output
 
-from components.images import IMAGE
+from components.images import COMPONENT
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def import_encoder(encoder: str, encoder_model: Output[Model]):
     """Converts ``encoder`` (a built-in name or a folder) into ``encoder_model``."""
     from components.encoders.sources import import_encoder as run

@@ -4,10 +4,10 @@ from kfp import dsl
 from kfp.dsl import (HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics,
                      Model, Output)
 
-from components.images import IMAGE
+from components.images import COMPONENT
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def evaluate(model: Input[Model], examples: Input[Dataset], main_metric: str, min_metric: float,
              max_regression: float, blessed_root: str, metrics: Output[Metrics],
              classification_metrics: Output[ClassificationMetrics], report: Output[HTML],
@@ -35,7 +35,7 @@ def evaluate(model: Input[Model], examples: Input[Dataset], main_metric: str, mi
     return summary_line(result["splits"]["eval"])
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def gate(evaluation: Input[Artifact]) -> bool:
     """The blessing decided by ``evaluate``, as the one output ``dsl.If`` branches on."""
     from components.evaluate.evaluator import read_evaluation

@@ -3,10 +3,10 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from components.images import IMAGE
+from components.images import COMPONENT
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def export(model: Input[Model], encoder_model: Input[Model], examples: Input[Dataset],
            evaluation: Input[Artifact], exported_model: Output[Model]):
     """Writes frozen_graph.pb (+ .json), serving_model/ and model_card.json."""
@@ -23,7 +23,7 @@ def export(model: Input[Model], encoder_model: Input[Model], examples: Input[Dat
     exported_model.metadata["model_card"] = card.rsplit("/", 1)[-1]
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def publish(exported_model: Input[Model], evaluation: Input[Artifact], blessed_root: str,
             main_metric: str, schedule_time: str, job_name: str) -> str:
     """Copies a blessed export to ``blessed_root/<version>/`` and points ``blessed.json`` at

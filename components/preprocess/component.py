@@ -3,10 +3,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
 
-from components.images import IMAGE
+from components.images import COMPONENT
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                text_pair_column: str, text_pair_separator: str, label_column: str,
                label_vocab: str, split_key_column: str, eval_fraction: float,

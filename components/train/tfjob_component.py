@@ -12,10 +12,10 @@ the pipeline is compiled (pass ``components.images.IMAGE``, or its GPU variant).
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from components.images import IMAGE
+from components.images import COMPONENT
 
 
-@dsl.component(base_image=IMAGE)
+@dsl.component(**COMPONENT)
 def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
                 pooling: str, epochs: int, batch_size: int, learning_rate: float,
                 warmup_fraction: float, dropout: float, hidden_units: int, class_weighting: str,
