@@ -109,24 +109,9 @@ def build_pipeline(cluster: ClusterConfig | None = None) -> GraphComponent:
                              max_train_examples=max_train_examples,
                              checkpoint_steps=checkpoint_steps, seed=seed,
                              **train_extra).set_display_name("train")
-        scored = evaluate(model=trained.outputs["model"], examples=pre.outputs["examples"],
-                          main_metric=main_metric, min_metric=min_metric,
-                          max_regression=max_regression,
-                          blessed_root=blessed_root).set_display_name("evaluate")
-        judged = gate(evaluation=scored.outputs["evaluation"]).set_display_name("quality-gate")
-        # Only a blessed model is frozen for inference and published. The gate returns a single
-        # bool (its ``Output``): kfp.local resolves conditions on single outputs of a task.
-        with dsl.If(judged.output == True, name="blessed"):  # noqa: E712 (a KFP condition)
-            exported = export(model=trained.outputs["model"],
-                              encoder_model=encoder_task.outputs["encoder_model"],
-                              examples=pre.outputs["examples"],
-                              evaluation=scored.outputs["evaluation"]).set_display_name("export")
-            published = publish(
-                exported_model=exported.outputs["exported_model"],
-                evaluation=scored.outputs["evaluation"], blessed_root=blessed_root,
-                main_metric=main_metric,
-                schedule_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
-                job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).set_display_name("publish")
+        scored, judged, exported, published = judge_and_export(
+            trained.outputs["model"], pre.outputs["examples"], encoder_task.outputs["encoder_model"],
+            main_metric, min_metric, max_regression, blessed_root)
         if cluster is not None:
             apply_cluster(cluster, {"import-encoder": encoder_task, "preprocess": pre,
                                     "train": trained, "evaluate": scored, "quality-gate": judged,
@@ -139,6 +124,29 @@ def build_pipeline(cluster: ClusterConfig | None = None) -> GraphComponent:
                        summary=scored.outputs["Output"])
 
     return bertpipe_pipeline
+
+
+def judge_and_export(model, examples, encoder_model, main_metric, min_metric, max_regression,
+                     blessed_root) -> tuple[Any, Any, Any, Any]:
+    """evaluate -> quality-gate -> (blessed only) export -> publish, inside the pipeline being
+    defined; returns the four tasks. Shared with the gate's kfp.local test, which feeds it
+    imported artifacts."""
+    scored = evaluate(model=model, examples=examples, main_metric=main_metric,
+                      min_metric=min_metric, max_regression=max_regression,
+                      blessed_root=blessed_root).set_display_name("evaluate")
+    judged = gate(evaluation=scored.outputs["evaluation"]).set_display_name("quality-gate")
+    # Only a blessed model is frozen for inference and published. The gate returns a single
+    # bool (its ``Output``): kfp.local resolves conditions on single outputs of a task.
+    with dsl.If(judged.output == True, name="blessed"):  # noqa: E712 (a KFP condition)
+        exported = export(model=model, encoder_model=encoder_model, examples=examples,
+                          evaluation=scored.outputs["evaluation"]).set_display_name("export")
+        published = publish(
+            exported_model=exported.outputs["exported_model"],
+            evaluation=scored.outputs["evaluation"], blessed_root=blessed_root,
+            main_metric=main_metric,
+            schedule_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
+            job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER).set_display_name("publish")
+    return scored, judged, exported, published
 
 
 def _train_step(cluster: ClusterConfig | None) -> tuple[Any, dict[str, Any]]:

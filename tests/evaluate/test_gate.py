@@ -2,7 +2,6 @@
 publish components: blessed runs are exported and published, the others are not, the
 pipeline succeeds either way and the reason is in the metrics."""
 
-
 import json
 import re
 from pathlib import Path
@@ -12,30 +11,20 @@ from kfp import dsl
 from kfp.dsl import Dataset, Model
 
 from components.evaluate.blessing import BLESSED_FILE, decide, version_name
-from components.evaluate.component import evaluate, gate
-from components.export.component import export, publish
 from pipelines.local_run import init_local
+from pipelines.pipeline import judge_and_export
 
 
 @dsl.pipeline(name="gate-test")
 def judge(train_uri: str, examples_uri: str, encoder_uri: str, min_metric: float,
           max_regression: float, blessed_root: str) -> dsl.Metrics:
-    """The tail of the bertpipe pipeline on artifacts imported from the fixtures."""
+    """The tail of the bertpipe pipeline (the same function builds it) on artifacts imported
+    from the fixtures."""
     model = dsl.importer(artifact_uri=train_uri, artifact_class=Model, reimport=True)
     examples = dsl.importer(artifact_uri=examples_uri, artifact_class=Dataset, reimport=True)
     encoder = dsl.importer(artifact_uri=encoder_uri, artifact_class=Model, reimport=True)
-    scored = evaluate(model=model.output, examples=examples.output, main_metric="accuracy",
-                      min_metric=min_metric, max_regression=max_regression,
-                      blessed_root=blessed_root)
-    judged = gate(evaluation=scored.outputs["evaluation"])
-    with dsl.If(judged.output == True):  # noqa: E712 (a KFP condition)
-        exported = export(model=model.output, encoder_model=encoder.output,
-                          examples=examples.output, evaluation=scored.outputs["evaluation"])
-        publish(exported_model=exported.outputs["exported_model"],
-                evaluation=scored.outputs["evaluation"], blessed_root=blessed_root,
-                main_metric="accuracy",
-                schedule_time=dsl.PIPELINE_JOB_SCHEDULE_TIME_UTC_PLACEHOLDER,
-                job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+    scored, _, _, _ = judge_and_export(model.output, examples.output, encoder.output,
+                                       "accuracy", min_metric, max_regression, blessed_root)
     return scored.outputs["metrics"]
 
 
