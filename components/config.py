@@ -223,6 +223,19 @@ class PipelineConfig:
                    eval=pick(EvalConfig, params))
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """A flag's or setting's true/false, also as text (``yes``, ``off``, ``1``...)."""
+    if isinstance(value, bool):
+        return value
+    lowered = str(value).strip().lower()
+    _require(lowered in TRUE_WORDS + FALSE_WORDS, f"{name} must be true or false, got {value!r}")
+    return lowered in TRUE_WORDS
+
+
 def pick(klass: type, values: Mapping[str, Any]) -> Any:
     """``klass`` built from the entries of ``values`` named like its fields (others ignored):
     how a KFP component turns its flat inputs (``locals()``) into a config."""

@@ -25,18 +25,17 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.config import ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types
+from components.config import (ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types,
+                               parse_bool)
 from pipelines.cluster import STEPS, ClusterConfig
 from pipelines.config_file import ConfigFile, load_config_file
 
 
 def _parse_bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+    try:
+        return parse_bool(text, "value")
+    except ConfigError:  # argparse prints its own usage line with this message
+        raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}") from None
 
 
 def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None,

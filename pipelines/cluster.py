@@ -18,7 +18,7 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-from components.config import ConfigError
+from components.config import ConfigError, parse_bool
 from components.images import IMAGE
 
 # The steps by their display names (what the Kubeflow UI shows).
@@ -108,15 +108,6 @@ def _steps(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(x.strip() for x in value.split(",") if x.strip())
     return tuple(str(x).strip() for x in value or ())
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    lowered = str(value).strip().lower()
-    _require(lowered in ("1", "true", "yes", "on", "0", "false", "no", "off"),
-             f"{name} must be true or false, got {value!r}")
-    return lowered in ("1", "true", "yes", "on")
 
 
 def _int(value: Any, name: str) -> int:
@@ -231,7 +222,7 @@ class ClusterConfig:
             elif name == "retry_steps":
                 values[name] = _steps(value)
             elif name == "caching":
-                values[name] = _bool(value, name)
+                values[name] = parse_bool(value, name)
             elif name in ("train_gpus", "retries", "tfjob_workers"):
                 values[name] = _int(value, name)
             else:

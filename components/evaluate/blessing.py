@@ -16,6 +16,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from components.storage import copy_tree
+
 BLESSED_FILE = "blessed.json"
 
 
@@ -34,14 +36,6 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    def scalars(self) -> dict[str, float]:
-        """What the KFP Metrics artifact shows (numbers only)."""
-        out = {"blessed": float(self.blessed), f"gate_{self.main_metric}": self.value,
-               "gate_min_metric": self.min_metric, "gate_max_regression": self.max_regression}
-        if self.baseline is not None:
-            out["gate_baseline"] = self.baseline
-        return out
 
 
 def read_blessed(blessed_root: str) -> dict[str, Any] | None:
@@ -92,15 +86,6 @@ def version_name(schedule_time: str, job_name: str) -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _copy_tree(src: str, dst: str) -> None:
-    for root, _, files in tf.io.gfile.walk(src):
-        rel = root[len(src):].lstrip("/")
-        target = f"{dst}/{rel}".rstrip("/")
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.copy(f"{root}/{name}", f"{target}/{name}", overwrite=True)
-
-
 def publish_blessed(export_dir: str, evaluation: dict[str, Any], blessed_root: str,
                     main_metric: str, version: str) -> str:
     """Copies the export to ``blessed_root/version`` and then (last, so that a half-copied
@@ -110,7 +95,7 @@ def publish_blessed(export_dir: str, evaluation: dict[str, Any], blessed_root: s
         return ""
     root = blessed_root.rstrip("/")
     target = f"{root}/{version}"
-    _copy_tree(export_dir.rstrip("/"), target)
+    copy_tree(export_dir.rstrip("/"), target)
     metrics = evaluation["splits"]["eval"]
     record = {"version": version, "path": target, "main_metric": main_metric,
               "value": metrics[main_metric],

@@ -17,6 +17,8 @@ import tensorflow as tf
 
 from components.encoders.hub_export import INPUT_NAMES
 from components.evaluate.metrics import classification_metrics
+from components.storage import read_json_if_exists
+from components.train.data import feature_spec
 from components.train.trainer import load_trained_model, read_metadata
 
 EVALUATION_FILE = "evaluation.json"
@@ -36,8 +38,8 @@ class SplitPredictions:
 
 
 def _parse_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
-    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in INPUT_NAMES}
-    spec["label"] = tf.io.FixedLenFeature([1], tf.int64)
+    """The training features plus the raw texts and slice value (empty when absent)."""
+    spec = feature_spec(max_seq_length)
     for name in ("text", "text_pair", "slice"):
         spec[name] = tf.io.FixedLenFeature([], tf.string, default_value="")
     return spec
@@ -92,14 +94,6 @@ def worst_mistakes(pred: SplitPredictions, label_names: list[str],
             row["text_pair"] = pred.text_pairs[i]
         rows.append(row)
     return rows
-
-
-def read_json_if_exists(path: str) -> Any:
-    """A JSON file's content, or None when it is absent (e.g. a model trained elsewhere)."""
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
 
 
 def run_evaluate(train_dir: str, preprocess_dir: str) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 from components.encoders.hub_export import INPUT_NAMES
 from components.encoders.info import read_encoder_info
 from components.export.graph_tokenizer import GraphWordPiece
-from components.train.trainer import load_trained_model
+from components.train.trainer import is_pair_task, load_trained_model
 
 FROZEN_GRAPH = "frozen_graph.pb"
 FROZEN_SIGNATURE = "frozen_graph.json"
@@ -142,9 +142,7 @@ def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
     info = read_encoder_info(encoder_dir)
     module = ServingModule(model, info.vocab_file, info.do_lower_case, max_len,
                            list(metadata["labels"]))
-    columns = metadata.get("columns", {})
-    # A pair task has a second text column or splits one column at a separator.
-    pair = bool(columns.get("text_pair") or columns.get("text_pair_separator"))
+    pair = is_pair_task(metadata)
     module.serve = _text_signature(module, pair)
     module.from_ids_fn = tf.function(module.from_ids,
                                      input_signature=list(_id_specs().values()))

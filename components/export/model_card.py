@@ -16,10 +16,12 @@ from typing import Any
 import tensorflow as tf
 
 from components.encoders.info import read_encoder_info
-from components.evaluate.evaluator import read_evaluation, read_json_if_exists
+from components.evaluate.evaluator import read_evaluation
 from components.evaluate.metrics import HEADLINE
 from components.export.freeze import FROZEN_GRAPH, OUTPUT_NAMES
 from components.encoders.hub_export import INPUT_NAMES
+from components.storage import read_json_if_exists
+from components.train.trainer import is_pair_task
 
 MODEL_CARD = "model_card.json"
 VOCAB_FILE = "vocab.txt"
@@ -37,8 +39,7 @@ def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
     """The card as a dict (see the module docstring for what goes in and why)."""
     info = read_encoder_info(encoder_dir)
     freeze = read_json_if_exists(f"{train_dir.rstrip('/')}/freeze.json") or {}
-    pair = bool(metadata.get("columns", {}).get("text_pair")
-                or metadata.get("columns", {}).get("text_pair_separator"))
+    pair = is_pair_task(metadata)
     tokenizer = dict(metadata.get("tokenizer", {}))
     card: dict[str, Any] = {
         "format": "bertpipe-model-card/1",

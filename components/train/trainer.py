@@ -84,6 +84,12 @@ def read_metadata(preprocess_dir: str) -> dict[str, Any]:
     return metadata
 
 
+def is_pair_task(metadata: dict[str, Any]) -> bool:
+    """A pair task has a second text column or splits one column at a separator."""
+    columns = metadata.get("columns", {})
+    return bool(columns.get("text_pair") or columns.get("text_pair_separator"))
+
+
 def count_params(variables) -> int:
     return sum(int(v.shape.num_elements()) for v in variables)
 
