@@ -1,11 +1,12 @@
 # `make run`: set up and run the main job (whole pipeline, built-in data, kfp.local, CPU).
 # `make test`: set up and run the test suite (includes a real end-to-end pipeline run).
+# `make test-image`: build the image (k8s/image.sh) and run the whole pipeline inside it.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup browser compile lock clean
+.PHONY: run test test-image image setup browser compile lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "bertpipe needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -28,6 +29,21 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest -ra --durations=15
+
+# The image every step runs in on a cluster; where no registry answers it is built on a local
+# Debian base (mmdebstrap). IMAGE=REGISTRY/bertpipe:0.1.0 names it, TF_EXTRA=and-cuda for GPUs.
+# The default is the tag the components name (components/images.py), so that
+# `make image && bertpipe run --runner docker` runs on what was just built.
+IMAGE ?= ghcr.io/bertpipe/bertpipe:0.1.0
+image:
+	bash k8s/image.sh build $(IMAGE)
+
+# Builds the image, then runs tests/image: checks of the image and the whole pipeline with
+# every step in a container (network off), including a step that fails inside its container.
+TEST_IMAGE ?= localhost/bertpipe:test
+test-image: $(STAMP)
+	engine=$$(bash k8s/image.sh build $(TEST_IMAGE)) && eval "$$engine" && \
+	  BERTPIPE_TEST_IMAGE=$(TEST_IMAGE) $(PY) -m pytest -ra -m image tests/image
 
 compile: $(STAMP)
 	$(VENV)/bin/bertpipe compile -o bertpipe.yaml

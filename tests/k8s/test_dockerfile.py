@@ -49,11 +49,16 @@ def test_hadolint_flags_a_bad_dockerfile(hadolint, tmp_path):
 
 
 def test_dockerfile_shape():
-    """Multi-stage, pinned base, the test constraints, a GPU build arg, a numeric non-root user."""
+    """Multi-stage on one base given as a build argument whose default is pinned, the test
+    constraints, a GPU build arg, a numeric non-root user, and no ENTRYPOINT (KFP hands each
+    step's own command to the container)."""
     text = (ROOT / "Dockerfile").read_text()
-    froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
-    assert len(froms) == 2 and len(set(froms)) == 1
-    assert ":" in froms[0] and "latest" not in froms[0]
+    lines = text.splitlines()
+    froms = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    assert froms == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    (base,) = [line.split("=", 1)[1] for line in lines if line.startswith("ARG BASE_IMAGE=")]
+    assert ":" in base and "latest" not in base
+    assert not [line for line in lines if line.startswith("ENTRYPOINT")]
     assert "-c constraints.txt" in text and "ARG TF_EXTRA" in text
     assert "tensorflow[$TF_EXTRA]" in text
     (user,) = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]

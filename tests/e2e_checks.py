@@ -1,0 +1,57 @@
+"""What a whole `bertpipe run` must have produced, shared by the host run
+(tests/pipelines/test_pipeline_e2e.py) and the run inside the image (tests/image/)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+from fixtures import sentiment_rows, write_csv
+
+# The run both tests make: the fixture's 200 rows, one trainable block, 2 short epochs.
+RUN_ARGS = ["--split-key-column", "group", "--max-seq-length", "32", "--epochs", "2",
+            "--batch-size", "16", "--learning-rate", "5e-4", "--trainable-blocks", "1",
+            "--min-metric", "0.6"]
+
+
+def write_fixture(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "data" / "reviews.tsv", sentiment_rows(200, seed=3),
+                     delimiter="\t")
+
+
+def check_run(proc: subprocess.CompletedProcess, blessed_root: Path) -> dict[str, Path]:
+    """Asserts the headline line, every artifact, the blessing and the publishing; returns
+    the artifacts' paths by name."""
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    match = re.fullmatch(r"accuracy=(\d\.\d{3}) macro_f1=(\d\.\d{3})", lines[-1])
+    assert match, lines[-5:]
+    assert float(match.group(1)) >= 0.8  # the fixture's labels follow its sentiment words
+
+    artifacts = {k: Path(v) for k, v in re.findall(r"^  (\w+)\s+(/\S+)$", proc.stdout,
+                                                    flags=re.M)}
+    assert set(artifacts) >= {"encoder_model", "examples", "model", "metrics",
+                              "classification_metrics", "report", "summary_markdown",
+                              "exported_model"}
+    exported = artifacts["exported_model"]
+    assert (exported / "frozen_graph.pb").stat().st_size > 1_000_000
+    assert (exported / "serving_model" / "saved_model.pb").exists()
+    card = json.loads((exported / "model_card.json").read_text())
+    assert card["blessing"]["blessed"] and card["training"]["freeze"] == "last:1"
+    assert "quality gate: blessed: accuracy" in proc.stdout + proc.stderr
+    # Blessed, so published: blessed.json points at a copy of the export.
+    record = json.loads((blessed_root / "blessed.json").read_text())
+    assert (Path(record["path"]) / "frozen_graph.pb").exists()
+    assert "<svg" in artifacts["report"].read_text()
+    assert artifacts["summary_markdown"].read_text().startswith("# bertpipe evaluation")
+    model = artifacts["model"]
+    freeze = json.loads((model / "freeze.json").read_text())
+    assert freeze["freeze"] == "last:1"
+    status = {row["block"]: row["status"] for row in freeze["table"]}
+    assert status["layer_5"] == "trainable" and status["layer_4"] == "frozen"
+    assert status["embeddings"] == "frozen" and status["pooler"] == "unused"
+    assert len(json.loads((model / "history.json").read_text())["loss"]) == 2
+    assert any((model / "logs").rglob("events.out.tfevents.*"))
+    return artifacts
