@@ -2,7 +2,7 @@
 
 One run builds a real bertpipe model (all-MiniLM-L6-v2, ``last:2`` frozen, preprocessed from a
 sample of the built-in Rotten Tomatoes rows, trained briefly), exports it with
-``components.export.freeze.export_model``, and times on real eval-split examples:
+``components.export.serving.export_model``, and times on real eval-split examples:
 
 * ``keras_eager``: ``model(inputs, training=False)`` on the loaded Keras model, the way the
   Keras docs advise for small batches (``predict()`` is for large batches);
@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import importlib
 import json
 import os
 import platform
@@ -41,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -79,7 +82,7 @@ def build_model(work: Path, seq_len: int, rows: int, train_examples: int) -> dic
     """Import, preprocess, train (``last:2``, 1 epoch) and export: a real bertpipe model."""
     from components.config import DataConfig, TrainConfig
     from components.encoders.sources import import_encoder
-    from components.export.freeze import export_model
+    from components.export.serving import export_model
     from components.preprocess.datasets import materialize_rotten_tomatoes
     from components.preprocess.pipeline import run_preprocess
     from components.train.trainer import run_train
@@ -94,7 +97,7 @@ def build_model(work: Path, seq_len: int, rows: int, train_examples: int) -> dic
     cfg = TrainConfig(freeze="last:2", pooling="mean", epochs=1, batch_size=16,
                       learning_rate=2e-4, max_train_examples=train_examples)
     trained = run_train(cfg, encoder_dir, pre.output_dir, str(work / "trained"), verbose=0)
-    paths = export_model(trained.model_dir, encoder_dir, pre.metadata, str(work / "exported"))
+    paths = export_model(trained.model_dir, encoder_dir, pre.examples, str(work / "exported"))
     return {"rows": n, "preprocessed": pre, "model_dir": trained.model_dir, **paths}
 
 
@@ -103,16 +106,16 @@ def eval_examples(pre, seq_len: int) -> tuple[dict, list[str]]:
     import numpy as np
     import tensorflow as tf
 
-    from components.encoders.hub_export import INPUT_NAMES
-    from components.train.data import feature_spec
+    from components.contracts import ENCODER_INPUTS
+    from components.contracts import example_feature_spec
 
-    spec = {**feature_spec(seq_len), "text": tf.io.FixedLenFeature([], tf.string)}
+    spec = {**example_feature_spec(seq_len), "text": tf.io.FixedLenFeature([], tf.string)}
     files = sorted(tf.io.gfile.glob(pre.split_pattern("eval")))
-    ds = tf.data.TFRecordDataset(files, compression_type=pre.metadata.get("compression") or "")
-    ids = {name: [] for name in INPUT_NAMES}
+    ds = tf.data.TFRecordDataset(files, compression_type=pre.examples.compression or "")
+    ids = {name: [] for name in ENCODER_INPUTS}
     texts = []
     for parsed in ds.batch(1024).map(lambda s: tf.io.parse_example(s, spec)):
-        for name in INPUT_NAMES:
+        for name in ENCODER_INPUTS:
             ids[name].append(parsed[name].numpy().astype(np.int32))
         texts.extend(t.decode("utf-8") for t in parsed["text"].numpy())
     return {k: np.concatenate(v) for k, v in ids.items()}, texts
@@ -134,7 +137,7 @@ def xla_frozen(frozen_graph: str):
     """The frozen graph imported as ``load_frozen_graph`` does, compiled with XLA."""
     import tensorflow as tf
 
-    from components.encoders.hub_export import INPUT_NAMES
+    from components.contracts import ENCODER_INPUTS
 
     graph_def = tf.compat.v1.GraphDef()
     with tf.io.gfile.GFile(frozen_graph, "rb") as f:
@@ -142,9 +145,9 @@ def xla_frozen(frozen_graph: str):
     wrapped = tf.compat.v1.wrap_function(
         lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
     graph = wrapped.graph
-    pruned = wrapped.prune([graph.get_tensor_by_name(f"{n}:0") for n in INPUT_NAMES],
+    pruned = wrapped.prune([graph.get_tensor_by_name(f"{n}:0") for n in ENCODER_INPUTS],
                            graph.get_tensor_by_name("probabilities:0"))
-    return tf.function(lambda x: pruned(*(x[n] for n in INPUT_NAMES)), jit_compile=True)
+    return tf.function(lambda x: pruned(*(x[n] for n in ENCODER_INPUTS)), jit_compile=True)
 
 
 def make_variants(model, serving, frozen, built: dict, xla: bool) -> dict:
@@ -235,7 +238,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def main() -> None:
+@dataclasses.dataclass
+class Results:
+    """What the summary needs, gathered while the work dir (removed afterwards) still exists."""
+
+    eval_examples: int
+    mean_tokens: float
+    diffs: dict[str, float]
+    agree: bool
+    b1_stats: dict[str, dict[str, float]]
+    b64_eps: dict[str, float]
+    loadavg: tuple[float, float]
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=300,
@@ -250,78 +266,132 @@ def main() -> None:
                         help="also time the Keras model and the frozen graph under XLA "
                              "(jit_compile; for information, not in the headline ratio)")
     parser.add_argument("--workdir", default="", help="keep the model here (default: a temp dir)")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def setup_tensorflow(threads: int) -> None:
+    """Fix the thread pools before TensorFlow runs any op, and import the model loaders now so
+    that ``built_s`` does not include their import time."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    importlib.import_module("components.export.serving")
+    importlib.import_module("components.model.classifier")
+
+
+def make_workdir(workdir: str) -> Path:
+    """A temp dir unless ``--workdir`` asks to keep the model."""
+    work = Path(workdir or tempfile.mkdtemp(prefix="bertpipe-infer-"))
+    work.mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def prepare(args: argparse.Namespace, work: Path) -> tuple[dict, dict, list[str]]:
+    """Build the model and load the eval split; report the build time and the inputs' size,
+    since both bear on how the timings read."""
+    start = time.perf_counter()
+    built = build_model(work, args.seq_len, args.rows, args.train_examples)
+    ids, texts = eval_examples(built["preprocessed"], args.seq_len)
+    tokens = ids["input_mask"].sum(axis=1)
+    print(json.dumps({"built_s": round(time.perf_counter() - start, 1), "rows": built["rows"],
+                      "eval_examples": len(texts), "mean_tokens": round(float(tokens.mean()), 1),
+                      "max_tokens": int(tokens.max())}), flush=True)
+    return built, ids, texts
+
+
+def load_variants(built: dict, xla: bool) -> tuple[Any, dict]:
+    """The Keras model (also needed for ``keras_predict``) and every variant to time."""
+    import tensorflow as tf
+
+    from components.export.serving import load_frozen_graph
+    from components.model.classifier import load_classifier
+
+    model = load_classifier(built["model_dir"])
+    serving = tf.saved_model.load(built["serving_model"])
+    frozen = load_frozen_graph(built["frozen_graph"])
+    return model, make_variants(model, serving, frozen, built, xla)
+
+
+def verify_agreement(variants: dict, ids: dict, texts: list[str]) -> tuple[dict[str, float], bool]:
+    """Timing variants that compute something else would be meaningless: stop if any
+    disagrees with the Keras model."""
+    diffs = check_agreement(variants, ids, texts)
+    agree = all(d <= TOLERANCE for d in diffs.values())
+    print(json.dumps({"max_abs_prob_diff_vs_keras": diffs, "agree": agree}), flush=True)
+    if not agree:
+        raise SystemExit(f"outputs disagree by more than {TOLERANCE}: {diffs}")
+    return diffs, agree
+
+
+def batches_of(ids: dict, texts: list[str], size: int) -> list[dict]:
+    """Inputs of every kind for consecutive eval rows (wrapping around), built once so that
+    building them is not timed."""
     import numpy as np
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    n = len(texts)
+    count = max(1, -(-n // size))
+    out = []
+    for j in range(count):
+        rows = np.arange(j * size, (j + 1) * size) % n
+        out.append({"ids": id_inputs(ids, rows, False),
+                    "ids_trimmed": id_inputs(ids, rows, True),
+                    "text": tf.constant([texts[r] for r in rows])})
+    return out
 
-    from components.export.freeze import load_frozen_graph
-    from components.train.trainer import load_trained_model
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="bertpipe-infer-"))
-    work.mkdir(parents=True, exist_ok=True)
-    try:
-        start = time.perf_counter()
-        built = build_model(work, args.seq_len, args.rows, args.train_examples)
-        ids, texts = eval_examples(built["preprocessed"], args.seq_len)
-        n = len(texts)
-        tokens = ids["input_mask"].sum(axis=1)
-        print(json.dumps({"built_s": round(time.perf_counter() - start, 1), "rows": built["rows"],
-                          "eval_examples": n, "mean_tokens": round(float(tokens.mean()), 1),
-                          "max_tokens": int(tokens.max())}), flush=True)
+def time_batch1(variants: dict, ids: dict, texts: list[str], iterations: int,
+                warmup: int) -> dict[str, dict[str, float]]:
+    """Latency (p50/p95 ms) per variant at batch 1, the serving case the goal is about."""
+    ones = batches_of(ids, texts, 1)
+    b1 = timed_rounds(variants, lambda kind, i: ones[i % len(ones)][kind], iterations, warmup)
+    b1_stats = {name: {"p50_ms": 1e3 * percentile(t, 0.5), "p95_ms": 1e3 * percentile(t, 0.95)}
+                for name, t in b1.items()}
+    for name, st in b1_stats.items():
+        print(json.dumps({"batch": 1, "variant": name, "calls": len(b1[name]),
+                          **{k: round(v, 3) for k, v in st.items()}}), flush=True)
+    return b1_stats
 
-        model = load_trained_model(built["model_dir"])
-        serving = tf.saved_model.load(built["serving_model"])
-        frozen = load_frozen_graph(built["frozen_graph"])
-        variants = make_variants(model, serving, frozen, built, args.xla)
 
-        diffs = check_agreement(variants, ids, texts)
-        agree = all(d <= TOLERANCE for d in diffs.values())
-        print(json.dumps({"max_abs_prob_diff_vs_keras": diffs, "agree": agree}), flush=True)
-        if not agree:
-            raise SystemExit(f"outputs disagree by more than {TOLERANCE}: {diffs}")
+def time_batch64(variants: dict, model: Any, ids: dict, texts: list[str],
+                 batches: int) -> dict[str, float]:
+    """Throughput (examples/s) per variant at batch 64, where Keras' ``predict_on_batch`` also
+    competes for the baseline."""
+    many = batches_of(ids, texts, BATCH)
+    b64_variants = dict(variants)
+    b64_variants["keras_predict"] = ("ids", lambda x: model.predict_on_batch(x))
+    b64 = timed_rounds(b64_variants, lambda kind, j: many[j % len(many)][kind], batches, 2)
+    b64_eps = {name: BATCH * len(t) / sum(t) for name, t in b64.items()}
+    for name, eps in b64_eps.items():
+        print(json.dumps({"batch": BATCH, "variant": name, "batches": len(b64[name]),
+                          "examples_per_s": round(eps, 2),
+                          "median_batch_ms": round(1e3 * statistics.median(b64[name]), 2)}),
+              flush=True)
+    return b64_eps
 
-        def batches_of(size: int) -> list[dict]:
-            """Inputs of every kind for consecutive eval rows (wrapping around), built once."""
-            count = max(1, -(-n // size))
-            out = []
-            for j in range(count):
-                rows = np.arange(j * size, (j + 1) * size) % n
-                out.append({"ids": id_inputs(ids, rows, False),
-                            "ids_trimmed": id_inputs(ids, rows, True),
-                            "text": tf.constant([texts[r] for r in rows])})
-            return out
 
-        load_before = os.getloadavg()[0]
-        ones = batches_of(1)
-        b1 = timed_rounds(variants, lambda kind, i: ones[i % len(ones)][kind],
-                          args.iterations, args.warmup)
-        b1_stats = {name: {"p50_ms": 1e3 * percentile(t, 0.5), "p95_ms": 1e3 * percentile(t, 0.95)}
-                    for name, t in b1.items()}
-        for name, st in b1_stats.items():
-            print(json.dumps({"batch": 1, "variant": name, "calls": len(b1[name]),
-                              **{k: round(v, 3) for k, v in st.items()}}), flush=True)
+def run_benchmark(args: argparse.Namespace, work: Path) -> Results:
+    """Everything that needs the model files, in the order the figures depend on."""
+    built, ids, texts = prepare(args, work)
+    model, variants = load_variants(built, args.xla)
+    diffs, agree = verify_agreement(variants, ids, texts)
+    load_before = os.getloadavg()[0]
+    b1_stats = time_batch1(variants, ids, texts, args.iterations, args.warmup)
+    b64_eps = time_batch64(variants, model, ids, texts, args.batches)
+    load_after = os.getloadavg()[0]
+    return Results(eval_examples=len(texts),
+                   mean_tokens=float(ids["input_mask"].sum(axis=1).mean()),
+                   diffs=diffs, agree=agree, b1_stats=b1_stats, b64_eps=b64_eps,
+                   loadavg=(load_before, load_after))
 
-        many = batches_of(BATCH)
-        b64_variants = dict(variants)
-        b64_variants["keras_predict"] = ("ids", lambda x: model.predict_on_batch(x))
-        b64 = timed_rounds(b64_variants, lambda kind, j: many[j % len(many)][kind],
-                           args.batches, 2)
-        b64_eps = {name: BATCH * len(t) / sum(t) for name, t in b64.items()}
-        for name, eps in b64_eps.items():
-            print(json.dumps({"batch": BATCH, "variant": name, "batches": len(b64[name]),
-                              "examples_per_s": round(eps, 2),
-                              "median_batch_ms": round(1e3 * statistics.median(b64[name]), 2)}),
-                  flush=True)
-        load_after = os.getloadavg()[0]
-    finally:
-        if not args.workdir:
-            shutil.rmtree(work, ignore_errors=True)
 
-    # The baseline is the faster Keras use: eager __call__ or the tf.function-wrapped model.
+def summarize(args: argparse.Namespace, res: Results) -> dict:
+    """The final JSON object. The baseline is the faster Keras use: eager ``__call__`` or the
+    ``tf.function``-wrapped model (and ``predict_on_batch`` at batch 64)."""
+    import tensorflow as tf
+
+    b1_stats, b64_eps = res.b1_stats, res.b64_eps
     keras_b1 = min(("keras_eager", "keras_function"), key=lambda v: b1_stats[v]["p50_ms"])
     keras_b64 = max(("keras_eager", "keras_function", "keras_predict"), key=b64_eps.get)
     keras_p50 = b1_stats[keras_b1]["p50_ms"]
@@ -330,9 +400,9 @@ def main() -> None:
         "benchmark": "inference", "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "cpu": cpu_model(), "tensorflow": tf.__version__, "threads": args.threads,
         "seq_len": args.seq_len, "iterations": args.iterations, "batches": args.batches,
-        "loadavg_1m": [round(load_before, 2), round(load_after, 2)],  # other work on the cores
-        "eval_examples": n, "mean_tokens": round(float(tokens.mean()), 1),
-        "max_abs_prob_diff": max(diffs.values()), "outputs_agree": agree,
+        "loadavg_1m": [round(load, 2) for load in res.loadavg],  # other work on the cores
+        "eval_examples": res.eval_examples, "mean_tokens": round(res.mean_tokens, 1),
+        "max_abs_prob_diff": max(res.diffs.values()), "outputs_agree": res.agree,
         "keras_b1_variant": keras_b1,
         "keras_b1_p50_ms": round(keras_p50, 3),
         "keras_b1_p95_ms": round(b1_stats[keras_b1]["p95_ms"], 3),
@@ -357,7 +427,19 @@ def main() -> None:
     for name, eps in b64_eps.items():
         summary[f"{name}_b64_examples_per_s"] = round(eps, 2)
     summary["frozen_vs_keras_b64"] = round(b64_eps["frozen"] / b64_eps[keras_b64], 3)
-    print(json.dumps(summary))
+    return summary
+
+
+def main() -> None:
+    args = parse_args()
+    setup_tensorflow(args.threads)
+    work = make_workdir(args.workdir)
+    try:
+        results = run_benchmark(args, work)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(summarize(args, results)))
 
 
 if __name__ == "__main__":
