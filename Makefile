@@ -1,12 +1,13 @@
 # `make run`: set up and run the main job (whole pipeline, built-in data, kfp.local, CPU).
 # `make test`: set up and run the test suite (includes a real end-to-end pipeline run).
+# `make test-fast`: the tests not marked slow (a tiny random BERT instead of MiniLM's weights).
 # `make test-image`: build the image (k8s/image.sh) and run the whole pipeline inside it.
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-image image setup browser compile lock clean
+.PHONY: run test test-fast test-image image setup browser compile lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "bertpipe needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -29,6 +30,11 @@ browser:
 
 test: $(STAMP) browser
 	$(PY) -m pytest -ra --durations=15
+
+# Everything but the slow tier (real MiniLM weights, end-to-end runs) and the image tier.
+# A command-line -m replaces pyproject's addopts -m, hence both exclusions.
+test-fast: $(STAMP) browser
+	$(PY) -m pytest -ra -m "not slow and not image"
 
 # The image every step runs in on a cluster; where no registry answers it is built on a local
 # Debian base (mmdebstrap). IMAGE=REGISTRY/bertpipe:0.1.0 names it, TF_EXTRA=and-cuda for GPUs.

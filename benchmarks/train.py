@@ -47,8 +47,8 @@ def synthetic_batch(seed: int = 0):
 def bertpipe_step_seconds(encoder_dir: str, freeze: str, steps: int, warmup: int) -> float:
     import tensorflow as tf
 
-    from components.train.freezing import keras
-    from components.train.model import build_classifier
+    from components.keras import keras
+    from components.model.classifier import build_classifier
 
     ids, mask, types, labels = synthetic_batch()
     features = {"input_word_ids": ids, "input_mask": mask, "input_type_ids": types}

@@ -10,19 +10,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from components.errors import ConfigError, require as _require
+from components.freeze_spec import FreezeSpec
+
 BUILTIN_ENCODERS = ("minilm-l6",)
 # Built-in datasets and the column that keeps related rows on one side of the split.
 BUILTIN_DATASETS = {"builtin://rotten_tomatoes": "movie_name"}
 POOLINGS = ("pooled", "cls", "mean", "max")
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message is one line meant for the user."""
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +99,7 @@ class DataConfig:
 class TrainConfig:
     """How the classifier is fine-tuned.
 
-    ``freeze`` is a freezing spec (``components/train/freeze_spec.py``): ``last:2`` trains the
+    ``freeze`` is a freezing spec (``components/freeze_spec.py``): ``last:2`` trains the
     last 2 transformer blocks, ``none`` is full fine-tuning, ``all`` feature extraction.
     Head: dropout, then an optional GELU layer of ``hidden_units``, then the logits;
     ``class_weighting="balanced"`` weighs each class by n / (classes * n_class) of the train
@@ -138,8 +132,6 @@ class TrainConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        from components.train.freeze_spec import FreezeSpec
-
         FreezeSpec.parse(self.freeze)
         _require(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -218,9 +210,9 @@ class PipelineConfig:
         unknown = sorted(set(params) - set(known))
         _require(not unknown, f"unknown parameter(s): {', '.join(unknown)}")
 
-        return cls(encoder=str(params.get("encoder", known["encoder"])),
-                   data=pick(DataConfig, params), train=pick(TrainConfig, params),
-                   eval=pick(EvalConfig, params))
+        merged = {**known, **params}
+        return cls(encoder=str(merged["encoder"]), data=pick(DataConfig, merged),
+                   train=pick(TrainConfig, merged), eval=pick(EvalConfig, merged))
 
 
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -238,8 +230,13 @@ def parse_bool(value: Any, name: str) -> bool:
 
 def pick(klass: type, values: Mapping[str, Any]) -> Any:
     """``klass`` built from the entries of ``values`` named like its fields (others ignored):
-    how a KFP component turns its flat inputs (``locals()``) into a config."""
-    return klass(**{f.name: values[f.name] for f in dataclasses.fields(klass) if f.name in values})
+    how a KFP component turns its flat inputs (``locals()``) into a config. A field missing
+    from ``values`` is an error, never a silent default."""
+    names = [f.name for f in dataclasses.fields(klass)]
+    missing = [name for name in names if name not in values]
+    if missing:
+        raise TypeError(f"{klass.__name__} needs {', '.join(missing)}: not among the inputs")
+    return klass(**{name: values[name] for name in names})
 
 
 def field_types() -> dict[str, type]:

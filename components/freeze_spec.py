@@ -22,7 +22,7 @@ import dataclasses
 import re
 from typing import Iterable
 
-from components.config import ConfigError
+from components.errors import ConfigError
 
 _LAYER = re.compile(r"(?:^|/)transformer/layer_(\d+)/")
 TERMS = ("none", "all", "embeddings", "first", "last", "blocks", "include", "exclude")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
 
 
 def copy_tree(src: str, dst: str) -> None:
@@ -16,13 +14,3 @@ def copy_tree(src: str, dst: str) -> None:
         tf.io.gfile.makedirs(target)
         for name in files:
             tf.io.gfile.copy(f"{root}/{name}", f"{target}/{name}", overwrite=True)
-
-
-def read_json_if_exists(path: str) -> Any:
-    """A JSON file's content, or None when it is absent (e.g. a model trained elsewhere)."""
-    import tensorflow as tf
-
-    if not tf.io.gfile.exists(path):
-        return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)

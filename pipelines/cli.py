@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Sequence
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.config import (ConfigError, DataConfig, PipelineConfig, TrainConfig, field_types,
+from components.config import (DataConfig, PipelineConfig, TrainConfig, field_types,
                                parse_bool)
+from components.errors import ConfigError, ContractError, api_error_line
 from components.images import IMAGE
 from pipelines.cluster import STEPS, ClusterConfig
 from pipelines.config_file import ConfigFile, load_config_file
@@ -138,7 +141,7 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     shorthand for ``--freeze last:N``."""
     params = {name: getattr(args, name) for name in field_types()}
     if args.trainable_blocks is not None:
-        from components.train.freeze_spec import trainable_blocks_to_spec
+        from components.freeze_spec import trainable_blocks_to_spec
 
         if params["freeze"] != PipelineConfig().train.freeze:
             raise ConfigError("give --freeze or --trainable-blocks, not both")
@@ -151,7 +154,7 @@ def validate(config: PipelineConfig) -> None:
     encoder's variables (block range, regexes), data files and columns."""
     from components.encoders.sources import encoder_variable_names
     from components.preprocess.pipeline import validate_inputs
-    from components.train.freeze_spec import FreezeSpec
+    from components.freeze_spec import FreezeSpec
 
     FreezeSpec.parse(config.train.freeze).frozen_names(encoder_variable_names(config.encoder))
     validate_inputs(config.data)
@@ -231,10 +234,11 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         except TooManyRejected as err:
             print(f"bertpipe: error: {err}", file=sys.stderr)
             return 1
-    meta = result.metadata
-    counts = " ".join(f"{split}={v['count']}" for split, v in meta["splits"].items())
-    print(f"{counts} dead_letters={meta['dead_letter']['count']} labels={','.join(meta['labels'])}")
-    print(f"wrote {result.output_dir}/metadata.json")
+    prepared = result.examples
+    counts = " ".join(f"{split}={v.count}" for split, v in prepared.splits.items())
+    print(f"{counts} dead_letters={prepared.dead_letter.count} "
+          f"labels={','.join(prepared.labels)}")
+    print(f"wrote {prepared.path_in(result.output_dir)}")
     return 0
 
 
@@ -256,7 +260,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Only the train step, on an imported encoder and preprocessed examples. The same
     command serves every worker of a multi-worker job (TF_CONFIG) and resumes a killed run."""
     from components.encoders.sources import encoder_variable_names
-    from components.train.freeze_spec import FreezeSpec
+    from components.freeze_spec import FreezeSpec
     from components.train.trainer import run_train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
@@ -410,7 +414,18 @@ def _add_submission_options(parser: argparse.ArgumentParser) -> None:
 def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
     """The ``bertpipe`` parser; ``file`` (a loaded ``--config``) supplies the defaults."""
     parser = argparse.ArgumentParser(prog="bertpipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback behind a one-line error (or BERTPIPE_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_run(sub, file)
+    _add_step_commands(sub)
+    _add_kubeflow_commands(sub, file)
+    _add_inspection_commands(sub)
+    return parser
+
+
+def _add_run(sub, file: ConfigFile | None) -> None:
+    """``run``: the whole pipeline through kfp.local, on the host or in the image."""
     run = sub.add_parser("run", help="run the whole pipeline locally through kfp.local")
     run.add_argument("--pipeline-root", default="bertpipe-runs",
                      help="where kfp.local writes artifacts (default: ./bertpipe-runs)")
@@ -426,6 +441,11 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
                           "none; e.g. bridge to reach gs://)")
     _add_pipeline_options(run, file)
     run.set_defaults(func=cmd_run)
+
+
+def _add_step_commands(sub) -> None:
+    """``preprocess``, ``fetch`` and ``train``: one step alone (``train`` is also what every
+    TFJob worker runs)."""
     pre = sub.add_parser("preprocess", help="run only the Beam preprocess job")
     pre.add_argument("--output-dir", required=True, help="where TFRecords and metadata go")
     add_parameter_flags(pre, ["encoder"] + [f.name for f in dataclasses.fields(DataConfig)])
@@ -437,9 +457,14 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
                                       "multi-worker job)")
     tr.add_argument("--encoder-dir", required=True, help="an imported encoder (import step)")
     tr.add_argument("--examples-dir", required=True, help="the preprocess step's output")
-    tr.add_argument("--output-dir", required=True, help="model/, history.json, logs/, backup/")
+    tr.add_argument("--output-dir", required=True,
+                    help="model/, training_report.json, logs/, backup/")
     add_parameter_flags(tr, [f.name for f in dataclasses.fields(TrainConfig)])
     tr.set_defaults(func=cmd_train)
+
+
+def _add_kubeflow_commands(sub, file: ConfigFile | None) -> None:
+    """``compile``, ``submit`` and ``schedule``: the pipeline on a Kubeflow cluster."""
     comp = sub.add_parser("compile", help="write the pipeline YAML for Kubeflow Pipelines")
     comp.add_argument("-o", "--output", default="bertpipe.yaml", help="output YAML path")
     _add_pipeline_options(comp, file)
@@ -478,6 +503,10 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
     _add_pipeline_options(sched, file)
     add_cluster_flags(sched, file, caching=False)
     sched.set_defaults(func=cmd_schedule)
+
+
+def _add_inspection_commands(sub) -> None:
+    """``runs`` (a cluster's runs) and ``predict`` (an export on lines of text)."""
     runs = sub.add_parser("runs", help="list recent runs and their states, or show one")
     runs.add_argument("--experiment", default="", help="only this experiment's runs")
     runs.add_argument("--limit", type=int, default=10, help="how many (default: 10)")
@@ -497,7 +526,6 @@ def build_parser(file: ConfigFile | None = None) -> argparse.ArgumentParser:
     pred.add_argument("--batch-size", type=int, default=64)
     pred.add_argument("--json", action="store_true", help="one JSON object per line")
     pred.set_defaults(func=cmd_predict)
-    return parser
 
 
 def _config_file(argv: Sequence[str]) -> ConfigFile | None:
@@ -509,52 +537,40 @@ def _config_file(argv: Sequence[str]) -> ConfigFile | None:
     return load_config_file(known.config) if known.config else None
 
 
+def _error_line(err: BaseException) -> tuple[str, int]:
+    """The one line a person sees for ``err`` and the exit status: 2 for what the user can
+    fix in the command (configuration, a download), 1 for a failed step or service."""
+    from kfp_server_api import ApiException
+
+    from components.pinned_wheels import FetchError
+
+    if isinstance(err, (ConfigError, FetchError)):
+        return str(err), 2
+    if isinstance(err, (StepError, ContractError)):
+        return str(err), 1
+    if isinstance(err, ApiException):
+        return f"Kubeflow Pipelines API: {api_error_line(err)}", 1
+    message = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {message[-1] if message else ''}", 1
+
+
+def _debug(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("BERTPIPE_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs a command; any failure ends in one line on stderr (with ``--debug`` or
+    ``BERTPIPE_DEBUG=1``, the traceback behind it first)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        file = _config_file(argv)
-    except ConfigError as err:
-        print(f"bertpipe: error: {err}", file=sys.stderr)
-        return 2
-    args = build_parser(file).parse_args(argv)
-    try:
+        args = build_parser(_config_file(argv)).parse_args(argv)
         return args.func(args)
-    except ConfigError as err:
-        print(f"bertpipe: error: {err}", file=sys.stderr)
-        return 2
-    except StepError as err:
-        print(f"bertpipe: error: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:  # a failed step: one line, details are in the step's log above
-        from kfp_server_api import ApiException
-
-        from components.pinned_wheels import FetchError
-
-        if isinstance(err, FetchError):
-            print(f"bertpipe: error: {err}", file=sys.stderr)
-            return 2
-        if isinstance(err, ApiException):
-            print(f"bertpipe: error: Kubeflow Pipelines API: {_api_error(err)}", file=sys.stderr)
-            return 1
-        message = str(err).strip().splitlines()
-        print(f"bertpipe: error: {type(err).__name__}: {message[-1] if message else ''}",
-              file=sys.stderr)
-        return 1
-
-
-
-def _api_error(err: Any) -> str:
-    """``404 Not Found: <the server's message>`` from an ApiException, on one line."""
-    import json
-
-    message = ""
-    try:
-        body = json.loads(err.body or "")
-        message = body.get("message") or body.get("error") or ""
-    except (ValueError, AttributeError):
-        message = (err.body or "").strip()
-    text = f"{err.status} {err.reason}" + (f": {message}" if message else "")
-    return " ".join(str(text).split())
+    except Exception as err:  # a failed step's details are in its log above
+        if _debug(argv):
+            traceback.print_exc()
+        line, status = _error_line(err)
+        print(f"bertpipe: error: {line}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

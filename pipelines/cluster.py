@@ -18,7 +18,8 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-from components.config import ConfigError, parse_bool
+from components.config import parse_bool
+from components.errors import ConfigError, require
 from components.images import IMAGE
 
 # The steps by their display names (what the Kubeflow UI shows).
@@ -30,11 +31,6 @@ _CPU = re.compile(r"^\d+(\.\d+)?m?$")
 _MEMORY = re.compile(r"^\d+(\.\d+)?([EPTGMK]i?|e\d+)?$")
 _LABEL = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +52,7 @@ class Toleration:
         if isinstance(spec, Mapping):
             unknown = sorted(set(spec) - {"key", "value", "effect", "operator",
                                           "toleration_seconds"})
-            _require(not unknown, f"toleration has unknown key(s): {', '.join(unknown)}")
+            require(not unknown, f"toleration has unknown key(s): {', '.join(unknown)}")
             seconds = spec.get("toleration_seconds")
             return cls(key=str(spec.get("key", "")), value=str(spec.get("value", "")),
                        effect=str(spec.get("effect", "")),
@@ -67,11 +63,11 @@ class Toleration:
         return cls(key=key.strip(), value=value.strip(), effect=effect.strip())
 
     def __post_init__(self) -> None:
-        _require(not self.effect or self.effect in EFFECTS,
+        require(not self.effect or self.effect in EFFECTS,
                  f"toleration effect must be one of {EFFECTS}, got {self.effect!r}")
-        _require(not self.key or bool(_LABEL.match(self.key)),
+        require(not self.key or bool(_LABEL.match(self.key)),
                  f"toleration key {self.key!r} is not a valid label key")
-        _require(bool(self.key) or not self.value, "a toleration with a value needs a key")
+        require(bool(self.key) or not self.value, "a toleration with a value needs a key")
 
 
 def _pairs(value: str | Mapping[str, Any] | None, what: str) -> dict[str, str]:
@@ -85,7 +81,7 @@ def _pairs(value: str | Mapping[str, Any] | None, what: str) -> dict[str, str]:
         if not item.strip():
             continue
         key, sep, val = item.partition("=")
-        _require(bool(sep) and bool(key.strip()),
+        require(bool(sep) and bool(key.strip()),
                  f"{what} must be key=value[,key=value...], got {item.strip()!r}")
         pairs[key.strip()] = val.strip()
     return pairs
@@ -166,43 +162,43 @@ class ClusterConfig:
     tfjob_namespace: str = "bertpipe"
 
     def __post_init__(self) -> None:
-        _require(bool(self.image.strip()) and not any(c.isspace() for c in self.image),
+        require(bool(self.image.strip()) and not any(c.isspace() for c in self.image),
                  f"image must be an image reference without spaces, got {self.image!r}")
-        _require(self.train_gpus >= 0, f"train_gpus must be >= 0, got {self.train_gpus}")
-        _require(bool(_LABEL.match(self.gpu_type)),
+        require(self.train_gpus >= 0, f"train_gpus must be >= 0, got {self.train_gpus}")
+        require(bool(_LABEL.match(self.gpu_type)),
                  f"gpu_type must be a resource name such as nvidia.com/gpu, got {self.gpu_type!r}")
         for name, pattern in (("cpu_request", _CPU), ("cpu_limit", _CPU),
                               ("memory_request", _MEMORY), ("memory_limit", _MEMORY)):
             for step, quantity in getattr(self, name).items():
-                _require(step in STEPS,
+                require(step in STEPS,
                          f"{name}: unknown step {step!r} (steps: {', '.join(STEPS)})")
-                _require(bool(pattern.match(quantity)),
+                require(bool(pattern.match(quantity)),
                          f"{name}: {quantity!r} for {step} is not a Kubernetes quantity")
         for name in ("node_selector", "train_node_selector"):
             for key in getattr(self, name):
-                _require(bool(_LABEL.match(key)), f"{name}: {key!r} is not a valid label key")
-        _require(self.retries >= 0, f"retries must be >= 0, got {self.retries}")
-        _require(bool(re.match(r"^\d+s$", self.retry_backoff)),
+                require(bool(_LABEL.match(key)), f"{name}: {key!r} is not a valid label key")
+        require(self.retries >= 0, f"retries must be >= 0, got {self.retries}")
+        require(bool(re.match(r"^\d+s$", self.retry_backoff)),
                  f"retry_backoff must be seconds such as 60s, got {self.retry_backoff!r}")
         unknown = [s for s in self.retry_steps if s not in STEPS]
-        _require(not unknown, f"retry_steps: unknown step(s) {', '.join(unknown)} "
+        require(not unknown, f"retry_steps: unknown step(s) {', '.join(unknown)} "
                               f"(steps: {', '.join(STEPS)})")
         for name in ("gcs_secret", "pvc_name", "image_pull_secret", "service_account",
                      "tfjob_namespace"):
             value = getattr(self, name)
-            _require(not value or bool(_DNS_NAME.match(value)),
+            require(not value or bool(_DNS_NAME.match(value)),
                      f"{name} must be a Kubernetes name, got {value!r}")
-        _require(not self.gcs_secret or bool(self.gcs_secret_key.strip())
+        require(not self.gcs_secret or bool(self.gcs_secret_key.strip())
                  and "/" not in self.gcs_secret_key,
                  f"gcs_secret_key must be a key of the secret, got {self.gcs_secret_key!r}")
-        _require(self.pvc_mount_path.startswith("/"),
+        require(self.pvc_mount_path.startswith("/"),
                  f"pvc_mount_path must be absolute, got {self.pvc_mount_path!r}")
-        _require(self.tfjob_workers == 0 or self.tfjob_workers >= 2,
+        require(self.tfjob_workers == 0 or self.tfjob_workers >= 2,
                  f"tfjob_workers must be 0 (single pod) or >= 2, got {self.tfjob_workers}")
-        _require(not (self.tfjob_workers and (self.train_node_selector or self.train_tolerations)),
+        require(not (self.tfjob_workers and (self.train_node_selector or self.train_tolerations)),
                  "train_node_selector/train_tolerations place the single train pod; TFJob "
                  "workers are placed by components/train/tfjob_template.yaml")
-        _require(not self.tfjob_workers or bool(self.tfjob_namespace),
+        require(not self.tfjob_workers or bool(self.tfjob_namespace),
                  "tfjob_namespace must not be empty with tfjob_workers")
 
     @classmethod
@@ -211,7 +207,7 @@ class ClusterConfig:
         ``a,b``) or structured values; unknown keys are an error, missing ones take defaults."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - names)
-        _require(not unknown, f"unknown cluster setting(s): {', '.join(unknown)}")
+        require(not unknown, f"unknown cluster setting(s): {', '.join(unknown)}")
         values: dict[str, Any] = {}
         for name, value in raw.items():
             if name in ("cpu_request", "cpu_limit", "memory_request", "memory_limit",

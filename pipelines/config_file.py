@@ -19,7 +19,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError, field_types
+from components.config import field_types
+from components.errors import ConfigError
 from pipelines.cluster import ClusterConfig
 
 

@@ -28,7 +28,8 @@ from typing import Any
 from kfp.local import config as local_config
 from kfp.local import docker_task_handler, status
 
-from components.config import ConfigError, PipelineConfig
+from components.config import PipelineConfig
+from components.errors import ConfigError
 
 # The image's own user (Dockerfile: USER 1000:1000).
 IMAGE_USER = "1000:1000"

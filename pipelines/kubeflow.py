@@ -26,7 +26,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from components.config import ConfigError
+from components.errors import ConfigError
 
 DEFAULT_EXPERIMENT = "bertpipe"
 

@@ -1,13 +1,16 @@
 """The bertpipe KFP v2 pipeline:
 import encoder -> preprocess -> train -> evaluate -> gate -> (if blessed) export -> publish.
 
-Parameter names and defaults come from ``components.config.PipelineConfig`` (the one source of
-truth shared with the CLI); a test keeps this signature and the dataclasses in step.
+Parameter names, types and defaults come from ``components.config`` (the one source of truth
+shared with the CLI): the pipeline function's signature is made from the dataclasses, and
+each component gets its dataclass's fields.
 ``bertpipe_pipeline`` is the plain pipeline (kfp.local, the default compile);
 ``build_pipeline(cluster)`` is the same graph with a ``ClusterConfig``'s deployment settings
 (image, GPUs, resources, node placement, secrets, volumes, retries, TFJob training).
 """
 
+import dataclasses
+import inspect
 from typing import Any, NamedTuple
 
 from kfp import compiler, dsl
@@ -15,7 +18,7 @@ from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Mod
 from kfp.dsl.graph_component import GraphComponent
 
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
-from components.config import PipelineConfig
+from components.config import DataConfig, EvalConfig, PipelineConfig, TrainConfig, field_types
 from components.encoders.component import import_encoder
 from components.evaluate.component import evaluate, gate
 from components.export.component import export, publish
@@ -24,7 +27,6 @@ from components.train.component import train
 from pipelines.cluster import ClusterConfig, apply_cluster
 
 PIPELINE_NAME = "bertpipe"
-_D = PipelineConfig().parameters()
 
 
 class Outputs(NamedTuple):
@@ -38,92 +40,57 @@ class Outputs(NamedTuple):
     summary: str
 
 
+def _signature() -> inspect.Signature:
+    """One typed parameter per config field, default from the dataclasses: what KFP reads to
+    make the pipeline's parameters (it calls the function with them in this order)."""
+    defaults = PipelineConfig().parameters()
+    return inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                           default=defaults[name], annotation=kind)
+         for name, kind in field_types().items()], return_annotation=Outputs)
+
+
+def _fields_of(klass: type, params: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline parameters that are ``klass``'s fields: one component's inputs."""
+    return {f.name: params[f.name] for f in dataclasses.fields(klass)}
+
+
 def build_pipeline(cluster: ClusterConfig | None = None) -> GraphComponent:
     """The pipeline, with ``cluster``'s settings applied to its tasks at compile time (None:
     none, as kfp.local needs). The settings are fixed in the graph, so each config is built
-    anew rather than patched onto the shared ``bertpipe_pipeline``."""
+    anew rather than patched onto the shared ``bertpipe_pipeline``. Its parameters are the
+    config dataclasses' fields (``_signature``), handed to each step by dataclass."""
     train_step, train_extra = _train_step(cluster)
 
-    @dsl.pipeline(name=PIPELINE_NAME,
-                  description="Fine-tune a pretrained BERT encoder with frozen layers for text "
-                              "classification, then evaluate and freeze it for inference.")
-    def bertpipe_pipeline(
-        encoder: str = _D["encoder"],
-        data_path: str = _D["data_path"],
-        text_column: str = _D["text_column"],
-        text_pair_column: str = _D["text_pair_column"],
-        text_pair_separator: str = _D["text_pair_separator"],
-        label_column: str = _D["label_column"],
-        label_vocab: str = _D["label_vocab"],
-        split_key_column: str = _D["split_key_column"],
-        eval_fraction: float = _D["eval_fraction"],
-        test_fraction: float = _D["test_fraction"],
-        max_seq_length: int = _D["max_seq_length"],
-        num_shards: int = _D["num_shards"],
-        gzip: bool = _D["gzip"],
-        max_rejected_fraction: float = _D["max_rejected_fraction"],
-        beam_options: str = _D["beam_options"],
-        slice_column: str = _D["slice_column"],
-        data_version: str = _D["data_version"],
-        freeze: str = _D["freeze"],
-        pooling: str = _D["pooling"],
-        epochs: int = _D["epochs"],
-        batch_size: int = _D["batch_size"],
-        learning_rate: float = _D["learning_rate"],
-        warmup_fraction: float = _D["warmup_fraction"],
-        dropout: float = _D["dropout"],
-        hidden_units: int = _D["hidden_units"],
-        class_weighting: str = _D["class_weighting"],
-        weight_decay: float = _D["weight_decay"],
-        clip_norm: float = _D["clip_norm"],
-        gradual_unfreeze: bool = _D["gradual_unfreeze"],
-        mixed_precision: str = _D["mixed_precision"],
-        xla: bool = _D["xla"],
-        max_train_examples: int = _D["max_train_examples"],
-        checkpoint_steps: int = _D["checkpoint_steps"],
-        seed: int = _D["seed"],
-        main_metric: str = _D["main_metric"],
-        min_metric: float = _D["min_metric"],
-        max_regression: float = _D["max_regression"],
-        blessed_root: str = _D["blessed_root"],
-    ) -> Outputs:
-        encoder_task = import_encoder(encoder=encoder).set_display_name("import-encoder")
-        pre = preprocess(encoder_model=encoder_task.outputs["encoder_model"], data_path=data_path,
-                         text_column=text_column, text_pair_column=text_pair_column,
-                         text_pair_separator=text_pair_separator, label_column=label_column,
-                         label_vocab=label_vocab, split_key_column=split_key_column,
-                         eval_fraction=eval_fraction, test_fraction=test_fraction,
-                         max_seq_length=max_seq_length, num_shards=num_shards, gzip=gzip,
-                         max_rejected_fraction=max_rejected_fraction,
-                         beam_options=beam_options,
-                         slice_column=slice_column,
-                         data_version=data_version).set_display_name("preprocess")
-        trained = train_step(encoder_model=encoder_task.outputs["encoder_model"],
-                             examples=pre.outputs["examples"], freeze=freeze,
-                             pooling=pooling, epochs=epochs, batch_size=batch_size,
-                             learning_rate=learning_rate, warmup_fraction=warmup_fraction,
-                             dropout=dropout, hidden_units=hidden_units,
-                             class_weighting=class_weighting, weight_decay=weight_decay,
-                             clip_norm=clip_norm, gradual_unfreeze=gradual_unfreeze,
-                             mixed_precision=mixed_precision, xla=xla,
-                             max_train_examples=max_train_examples,
-                             checkpoint_steps=checkpoint_steps, seed=seed,
-                             **train_extra).set_display_name("train")
+    def bertpipe_pipeline(*values: Any) -> Outputs:
+        params = dict(zip(field_types(), values))
+        encoder_task = import_encoder(encoder=params["encoder"]).set_display_name(
+            "import-encoder")
+        encoder_model = encoder_task.outputs["encoder_model"]
+        pre = preprocess(encoder_model=encoder_model, **_fields_of(DataConfig, params)
+                         ).set_display_name("preprocess")
+        trained = train_step(encoder_model=encoder_model, examples=pre.outputs["examples"],
+                             **_fields_of(TrainConfig, params), **train_extra
+                             ).set_display_name("train")
         scored, judged, exported, published = judge_and_export(
-            trained.outputs["model"], pre.outputs["examples"], encoder_task.outputs["encoder_model"],
-            main_metric, min_metric, max_regression, blessed_root)
+            trained.outputs["model"], pre.outputs["examples"], encoder_model,
+            **_fields_of(EvalConfig, params))
         if cluster is not None:
             apply_cluster(cluster, {"import-encoder": encoder_task, "preprocess": pre,
                                     "train": trained, "evaluate": scored, "quality-gate": judged,
                                     "export": exported, "publish": published})
-        return Outputs(encoder_model=encoder_task.outputs["encoder_model"],
+        return Outputs(encoder_model=encoder_model,
                        examples=pre.outputs["examples"], model=trained.outputs["model"],
                        metrics=scored.outputs["metrics"],
                        classification_metrics=scored.outputs["classification_metrics"],
                        report=scored.outputs["report"], summary_markdown=scored.outputs["summary"],
                        summary=scored.outputs["Output"])
 
-    return bertpipe_pipeline
+    bertpipe_pipeline.__signature__ = _signature()
+    return dsl.pipeline(name=PIPELINE_NAME,
+                        description="Fine-tune a pretrained BERT encoder with frozen layers for "
+                                    "text classification, then evaluate and freeze it for "
+                                    "inference.")(bertpipe_pipeline)
 
 
 def judge_and_export(model, examples, encoder_model, main_metric, min_metric, max_regression,

@@ -1,5 +1,17 @@
 """Shared fixtures. Importing this first gives TensorFlow two logical CPU devices, so that
-``MirroredStrategy`` runs real multi-replica training without a GPU."""
+``MirroredStrategy`` runs real multi-replica training without a GPU.
+
+Two families of encoder fixtures:
+  * ``minilm_dir`` / ``preprocessed``: the real all-MiniLM-L6-v2 weights, for what
+    needs them (golden tests against Hugging Face, MiniLM's vocab and sizes, what pretraining
+    taught). Tests using them are marked ``slow``.
+  * ``tiny_encoder_dir`` / ``preprocessed_tiny`` / ``trained_tiny`` (and ``tiny6_encoder_dir``):
+    a tiny random BERT written by the project's own encoder writer (``tests/tiny_encoder.py``),
+    for every test that only needs *a* BERT.
+``make test-fast`` (``-m "not slow and not image"``) leaves out every real-MiniLM test and
+end-to-end run, and the longest tiny-model tests (six of the nine freezing modes, gradual
+unfreezing, mixed precision + XLA, the predict CLI, the multi-process Beam runner).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +43,30 @@ def minilm_dir(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> str:
+    """A tiny BERT (2 blocks, hidden 32, 2 heads, FFN 64, 128 positions, a ~280-token vocab that
+    keeps BERT-uncased's special ids) with random weights from a fixed seed, as a bertpipe
+    encoder export (TF Hub interface, vocab and encoder_info assets)."""
+    from tiny_encoder import write_tiny_encoder
+
+    return str(write_tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny6_encoder_dir(tmp_path_factory) -> str:
+    """The tiny BERT with MiniLM-L6's block layout (6 blocks, 103 variables, the same names) and
+    the same vocab, for tests whose freezing specs name ``layer_0`` .. ``layer_5``."""
+    from tiny_encoder import write_tiny_encoder
+
+    return str(write_tiny_encoder(tmp_path_factory.mktemp("encoder") / "tiny6", num_layers=6))
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab_file(tiny_encoder_dir) -> str:
+    return str(Path(tiny_encoder_dir) / "assets" / "vocab.txt")
+
+
+@pytest.fixture(scope="session")
 def two_cpu_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
@@ -53,13 +89,27 @@ def preprocessed(minilm_dir, sentiment_csv, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained(minilm_dir, preprocessed, two_cpu_strategy, tmp_path_factory):
-    """A classifier fine-tuned (last 2 blocks) on ``preprocessed`` under 2 replicas."""
+def preprocessed_tiny(tiny_encoder_dir, sentiment_csv, tmp_path_factory):
+    """``preprocessed`` with the tiny encoder's vocab (the same rows, splits and settings;
+    ``tiny6_encoder_dir`` shares the vocab, so it trains on these too)."""
+    from components.config import DataConfig
+    from components.preprocess.pipeline import run_preprocess
+
+    data = DataConfig(data_path=str(sentiment_csv), **FIXTURE_DATA)
+    return run_preprocess(data, tiny_encoder_dir,
+                          str(tmp_path_factory.mktemp("pre_tiny") / "out"))
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
+    """Fine-tuned on the tiny encoder: the same freezing ("last:2", here every block with the
+    embeddings frozen) and pooling under 2 replicas; random weights need more epochs and a
+    larger step to learn the fixture's sentiment words (eval accuracy ~0.98)."""
     from components.config import TrainConfig
     from components.train.trainer import run_train
 
-    cfg = TrainConfig(freeze="last:2", pooling="mean", epochs=1, batch_size=16,
-                      learning_rate=5e-4)
-    return run_train(cfg, minilm_dir, preprocessed.output_dir,
-                     str(tmp_path_factory.mktemp("trained")), strategy=two_cpu_strategy,
+    cfg = TrainConfig(freeze="last:2", pooling="mean", epochs=3, batch_size=16,
+                      learning_rate=1e-2)
+    return run_train(cfg, tiny_encoder_dir, preprocessed_tiny.output_dir,
+                     str(tmp_path_factory.mktemp("trained_tiny")), strategy=two_cpu_strategy,
                      verbose=0)

@@ -8,6 +8,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from components.contracts import (BlessedModel, EncoderInfo, Evaluation, ModelCard,
+                                  PreparedExamples, TrainingReport)
 from fixtures import sentiment_rows, write_csv
 
 # The run both tests make: the fixture's 200 rows, one trainable block, 2 short epochs.
@@ -47,11 +49,30 @@ def check_run(proc: subprocess.CompletedProcess, blessed_root: Path) -> dict[str
     assert "<svg" in artifacts["report"].read_text()
     assert artifacts["summary_markdown"].read_text().startswith("# bertpipe evaluation")
     model = artifacts["model"]
-    freeze = json.loads((model / "freeze.json").read_text())
-    assert freeze["freeze"] == "last:1"
-    status = {row["block"]: row["status"] for row in freeze["table"]}
+    report = TrainingReport.load(str(model))
+    assert report.freeze == "last:1"
+    status = {row["block"]: row["status"] for row in report.table}
     assert status["layer_5"] == "trainable" and status["layer_4"] == "frozen"
     assert status["embeddings"] == "frozen" and status["pooler"] == "unused"
-    assert len(json.loads((model / "history.json").read_text())["loss"]) == 2
+    assert len(report.history["loss"]) == 2
     assert any((model / "logs").rglob("events.out.tfevents.*"))
+    check_contracts(artifacts, blessed_root)
     return artifacts
+
+
+def check_contracts(artifacts: dict[str, Path], blessed_root: Path) -> None:
+    """Every file one step handed the next loads through its contract, and they agree."""
+    run_dir = artifacts["model"].parents[1]
+    info = EncoderInfo.load(str(artifacts["encoder_model"]))
+    examples = PreparedExamples.load(str(artifacts["examples"]))
+    report = TrainingReport.load(str(artifacts["model"]))
+    (evaluation_dir,) = (run_dir / "evaluate").glob("evaluation*")
+    evaluation = Evaluation.load(str(evaluation_dir))
+    card = ModelCard.load(str(artifacts["exported_model"]))
+    blessed = BlessedModel.latest(str(blessed_root))
+    assert info.num_layers == 6 and Path(info.vocab_file).is_file()
+    assert examples.tokenizer.encoder_source == info.source == "minilm-l6"
+    assert report.labels == examples.labels == evaluation.labels == card.labels
+    assert evaluation.blessing.blessed and card.blessing == evaluation.blessing
+    assert evaluation.splits["eval"]["examples"] == examples.count("eval")
+    assert blessed is not None and blessed.value == evaluation.eval_metrics["accuracy"]

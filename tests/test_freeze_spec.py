@@ -6,7 +6,7 @@ import pytest
 
 from components.config import ConfigError
 from components.encoders.bert_config import BertConfig
-from components.train.freeze_spec import FreezeSpec, block_of, trainable_blocks_to_spec
+from components.freeze_spec import FreezeSpec, block_of, trainable_blocks_to_spec
 
 NAMES = list(BertConfig(vocab_size=10, hidden_size=8, num_layers=4, num_heads=2,
                         intermediate_size=16).variable_shapes())

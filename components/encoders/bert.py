@@ -6,7 +6,7 @@
     out["sequence_output"], out["pooled_output"], out["encoder_outputs"]
 
 Variable names are ``embeddings/...``, ``transformer/layer_{i}/...`` and ``pooler/...`` so that
-freezing by block is a matter of reading names (see ``components/train/freezing.py``).
+freezing by block is a matter of reading names (see ``components/model/freezing.py``).
 The maths follows Hugging Face ``BertModel`` exactly (post-LayerNorm, erf GELU, eps 1e-12).
 """
 

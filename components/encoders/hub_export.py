@@ -11,17 +11,15 @@ loading TensorFlow.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
+from components.contracts import ENCODER_INPUTS, EncoderInfo
 from components.encoders.bert import BertConfig, BertEncoder
-from components.encoders.info import ENCODER_INFO, EncoderInfo, read_encoder_info
 
-INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
 
 def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool,
@@ -29,13 +27,14 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
     """Saves ``encoder`` under ``export_dir`` (atomically) with its vocab and casing."""
     export_dir = Path(export_dir)
     cfg: BertConfig = encoder.config
-    info = {"do_lower_case": do_lower_case, "num_layers": cfg.num_layers,
-            "hidden_size": cfg.hidden_size, "max_position_embeddings": cfg.max_position_embeddings,
-            "source": source, "bert_config": dataclasses.asdict(cfg),
-            "variable_names": [v.name for v in encoder.weights_list]}
+    info = EncoderInfo(do_lower_case=do_lower_case, num_layers=cfg.num_layers,
+                       hidden_size=cfg.hidden_size,
+                       max_position_embeddings=cfg.max_position_embeddings, source=source,
+                       bert_config=dataclasses.asdict(cfg),
+                       variable_names=[v.name for v in encoder.weights_list])
     with tempfile.TemporaryDirectory() as tmp:
-        info_path = Path(tmp) / ENCODER_INFO
-        info_path.write_text(json.dumps(info, indent=2))
+        # An asset of the SavedModel: it lands in export_dir/assets/ (EncoderInfo.FILE).
+        info_path = Path(info.save(tmp))
         vocab_copy = Path(tmp) / "vocab.txt"
         shutil.copyfile(vocab_file, vocab_copy)
 
@@ -48,7 +47,7 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
         root.encoder_info = tf.saved_model.Asset(str(info_path))
         root.do_lower_case = tf.Variable(do_lower_case, trainable=False, name="do_lower_case")
 
-        spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+        spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
 
         @tf.function
         def call(inputs, training=False):
@@ -73,4 +72,4 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
     if export_dir.exists():
         shutil.rmtree(export_dir)
     partial.rename(export_dir)
-    return read_encoder_info(export_dir)
+    return EncoderInfo.load(str(export_dir))

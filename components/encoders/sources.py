@@ -15,12 +15,11 @@ Every import ends with ``assets/encoder_info.json``: vocab, casing, block layout
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
-from components.config import ConfigError
-from components.encoders.info import ENCODER_INFO, EncoderInfo, read_encoder_info
+from components.errors import ConfigError
+from components.contracts import EncoderInfo
 from components.pinned_wheels import MINILM_WHEEL, cache_dir, extract_members
 from components.storage import copy_tree
 
@@ -46,7 +45,7 @@ def source_kind(source: str) -> str:
     path = Path(source)
     if not path.is_dir():
         raise ConfigError(f"encoder {source!r} is neither one of {sorted(BUILTIN)} nor a folder")
-    if (path / "assets" / ENCODER_INFO).exists():
+    if (path / EncoderInfo.FILE).exists():
         return "bertpipe"
     if (path / "config.json").exists() and (path / "model.safetensors").exists():
         return "hf"
@@ -70,8 +69,8 @@ def encoder_variable_names(source: str) -> list[str]:
 
     kind = source_kind(source)
     if kind == "bertpipe":
-        raw = json.loads((Path(source) / "assets" / ENCODER_INFO).read_text())
-        return raw.get("variable_names") or list(BertConfig(**raw["bert_config"]).variable_shapes())
+        info = EncoderInfo.load(source)
+        return info.variable_names or list(BertConfig(**info.bert_config).variable_shapes())
     if kind == "hub":
         import tensorflow as tf
 
@@ -96,7 +95,7 @@ def import_encoder(source: str, export_dir: Path) -> EncoderInfo:
         if export_dir.exists():
             shutil.rmtree(export_dir)
         shutil.copytree(source, export_dir)
-        return read_encoder_info(export_dir)
+        return EncoderInfo.load(str(export_dir))
     if kind == "hub":
         return import_hub_savedmodel(_local_hub_path(source), export_dir, source)
 
@@ -122,7 +121,7 @@ def import_hub_savedmodel(path: str, export_dir: Path, source: str) -> EncoderIn
     import tensorflow as tf
 
     from components.encoders.tf_checkpoint import vocab_is_uncased
-    from components.train.freeze_spec import block_of
+    from components.freeze_spec import block_of
 
     loaded = tf.saved_model.load(path)
     variables = list(loaded.trainable_variables)
@@ -145,9 +144,8 @@ def import_hub_savedmodel(path: str, export_dir: Path, source: str) -> EncoderIn
     assets.mkdir(exist_ok=True)
     if not (assets / "vocab.txt").exists():
         tf.io.gfile.copy(vocab, str(assets / "vocab.txt"))
-    info = {"do_lower_case": do_lower_case, "num_layers": len(layers),
-            "hidden_size": int(word.shape[-1]),
-            "max_position_embeddings": int(positions[0].shape[0]) if positions else 512,
-            "source": source, "variable_names": names}
-    (assets / ENCODER_INFO).write_text(json.dumps(info, indent=2))
-    return read_encoder_info(export_dir)
+    EncoderInfo(do_lower_case=do_lower_case, num_layers=len(layers),
+                hidden_size=int(word.shape[-1]),
+                max_position_embeddings=int(positions[0].shape[0]) if positions else 512,
+                source=source, variable_names=names).save(str(export_dir))
+    return EncoderInfo.load(str(export_dir))

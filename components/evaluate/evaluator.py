@@ -1,27 +1,25 @@
 """The evaluate step: score the eval (and test) split and gather what the report shows.
 
-One ``evaluation.json`` carries everything downstream needs: metrics per split (and per slice),
-the worst confident mistakes, the training curves and freezing table written by the train
-step, and the data statistics of the preprocess step. The report, the Markdown summary, the
-KFP metrics, the quality gate and the model card all read that one dict.
+One ``Evaluation`` (``evaluation.json``) carries everything downstream needs: metrics per
+split (and per slice), the worst confident mistakes, the training curves and freezing table
+from the train step's ``TrainingReport``, and the data statistics of the preprocess step's
+``PreparedExamples``. The report, the Markdown summary, the KFP metrics, the quality gate and
+the model card all read that one contract.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from components.encoders.hub_export import INPUT_NAMES
+from components.contracts import (ENCODER_INPUTS, Evaluation, PreparedExamples, TrainingReport,
+                                  example_feature_spec)
 from components.evaluate.metrics import classification_metrics
-from components.storage import read_json_if_exists
-from components.train.data import feature_spec
-from components.train.trainer import load_trained_model, read_metadata
+from components.model.classifier import load_classifier
 
-EVALUATION_FILE = "evaluation.json"
 MISTAKES = 20
 MIN_SLICE_EXAMPLES = 1
 
@@ -37,26 +35,18 @@ class SplitPredictions:
     slices: list[str]
 
 
-def _parse_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
-    """The training features plus the raw texts and slice value (empty when absent)."""
-    spec = feature_spec(max_seq_length)
-    for name in ("text", "text_pair", "slice"):
-        spec[name] = tf.io.FixedLenFeature([], tf.string, default_value="")
-    return spec
-
-
 def predict_split(model, pattern: str, max_seq_length: int, compression: str | None,
                   batch_size: int = 128) -> SplitPredictions:
     """Scores every example of a split (in file order) with the Keras model."""
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {pattern}")
-    spec = _parse_spec(max_seq_length)
+    spec = example_feature_spec(max_seq_length, with_texts=True)
     ds = tf.data.TFRecordDataset(files, compression_type=compression or "").batch(batch_size)
     ds = ds.map(lambda s: tf.io.parse_example(s, spec)).prefetch(tf.data.AUTOTUNE)
     labels, probs, texts, pairs, slices = [], [], [], [], []
     for batch in ds:
-        features = {name: tf.cast(batch[name], tf.int32) for name in INPUT_NAMES}
+        features = {name: tf.cast(batch[name], tf.int32) for name in ENCODER_INPUTS}
         probs.append(tf.nn.softmax(model(features, training=False), axis=-1).numpy())
         labels.append(batch["label"].numpy()[:, 0])
         for out, name in ((texts, "text"), (pairs, "text_pair"), (slices, "slice")):
@@ -96,55 +86,39 @@ def worst_mistakes(pred: SplitPredictions, label_names: list[str],
     return rows
 
 
-def run_evaluate(train_dir: str, preprocess_dir: str) -> dict[str, Any]:
+def run_evaluate(train_dir: str, preprocess_dir: str) -> Evaluation:
     """Metrics of the eval split (and the test split when it has rows), slices, mistakes,
-    training history, freezing table and data statistics of a train step's output folder."""
-    metadata = read_metadata(preprocess_dir)
+    training history, freezing table and data statistics of a train step's output folder
+    (the ``model`` artifact: ``model/`` and its ``TrainingReport``)."""
+    examples = PreparedExamples.load(preprocess_dir)
     train_dir = train_dir.rstrip("/")
-    model = load_trained_model(f"{train_dir}/model")
-    label_names = list(metadata["labels"])
-    if not metadata["splits"]["eval"]["count"]:
+    model = load_classifier(f"{train_dir}/model")
+    label_names = list(examples.labels)
+    if not examples.count("eval"):
         raise ValueError("the eval split is empty: raise eval_fraction or add rows")
-    result: dict[str, Any] = {"labels": label_names, "splits": {}, "slices": {}}
-    slice_column = metadata["columns"].get("slice")
+    splits: dict[str, Any] = {}
+    slices: dict[str, Any] = {}
+    mistakes: list[dict[str, Any]] = []
     for split in ("eval", "test"):
-        info = metadata["splits"].get(split)
-        if not info or not info["count"]:
+        if not examples.count(split):
             continue
-        pred = predict_split(model, info["pattern"], int(metadata["max_seq_length"]),
-                             metadata.get("compression"))
+        pred = predict_split(model, examples.pattern(split), examples.max_seq_length,
+                             examples.compression)
         metrics = classification_metrics(pred.labels, pred.probabilities, label_names)
         metrics["split"] = split
-        result["splits"][split] = metrics
-        if slice_column:
-            result["slices"][split] = {"column": slice_column,
-                                       "values": slice_metrics(pred, label_names)}
+        splits[split] = metrics
+        if examples.columns.slice:
+            slices[split] = {"column": examples.columns.slice,
+                             "values": slice_metrics(pred, label_names)}
         if split == "eval":
-            result["mistakes"] = worst_mistakes(pred, label_names)
-    result["history"] = read_json_if_exists(f"{train_dir}/history.json") or {}
-    freeze = read_json_if_exists(f"{train_dir}/freeze.json") or {}
-    result["training"] = {k: freeze.get(k) for k in ("freeze", "table", "trainable_params",
-                                                     "total_params", "global_batch_size",
-                                                     "replicas", "config")}
-    result["data"] = {k: metadata.get(k) for k in ("splits", "stats", "rows_read",
-                                                   "dead_letter", "columns", "tokenizer",
-                                                   "max_seq_length")}
-    return result
-
-
-def write_evaluation(result: dict[str, Any], output_dir: str) -> str:
-    """Writes ``output_dir/evaluation.json``; returns its path."""
-    tf.io.gfile.makedirs(output_dir)
-    path = f"{output_dir.rstrip('/')}/{EVALUATION_FILE}"
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(result, f, indent=2)
-    return path
-
-
-def read_evaluation(path: str) -> dict[str, Any]:
-    """Reads ``evaluation.json`` from its folder (the ``evaluation`` artifact) or its path."""
-    path = path.rstrip("/")
-    if not path.endswith(".json"):
-        path = f"{path}/{EVALUATION_FILE}"
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+            mistakes = worst_mistakes(pred, label_names)
+    report = TrainingReport.load(train_dir)
+    data = examples.to_dict()
+    return Evaluation(
+        labels=label_names, splits=splits, slices=slices, mistakes=mistakes,
+        history=report.history,
+        training={k: getattr(report, k) for k in ("freeze", "table", "trainable_params",
+                                                  "total_params", "global_batch_size",
+                                                  "replicas", "config")},
+        data={k: data[k] for k in ("splits", "stats", "rows_read", "dead_letter", "columns",
+                                   "tokenizer", "max_seq_length")})

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.contracts import Evaluation
+
 SCALARS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
            "weighted_recall", "weighted_f1", "mcc", "log_loss", "roc_auc", "pr_auc")
 
 
-def metric_scalars(result: dict[str, Any]) -> dict[str, float]:
+def metric_scalars(result: Evaluation) -> dict[str, float]:
     """Flat ``{name: number}``: eval metrics plain, test metrics prefixed ``test_``, per-class
     precision/recall/F1, and the gate's numbers when the result has a blessing."""
     out: dict[str, float] = {}
-    for split, metrics in result["splits"].items():
+    for split, metrics in result.splits.items():
         prefix = "" if split == "eval" else f"{split}_"
         for name in SCALARS:
             if name in metrics:
@@ -24,21 +26,21 @@ def metric_scalars(result: dict[str, Any]) -> dict[str, float]:
             for label, values in metrics["per_class"].items():
                 for name in ("precision", "recall", "f1"):
                     out[f"{name}_{label}"] = float(values[name])
-    blessing = result.get("blessing")
+    blessing = result.blessing
     if blessing:
-        out["blessed"] = float(blessing["blessed"])
-        if blessing.get("baseline") is not None:
-            out["gate_baseline"] = float(blessing["baseline"])
-        out["gate_min_metric"] = float(blessing["min_metric"])
+        out["blessed"] = float(blessing.blessed)
+        if blessing.baseline is not None:
+            out["gate_baseline"] = float(blessing.baseline)
+        out["gate_min_metric"] = float(blessing.min_metric)
     return out
 
 
-def log_metrics(metrics, result: dict[str, Any]) -> None:
+def log_metrics(metrics, result: Evaluation) -> None:
     """Scalars into a ``Metrics`` artifact; the gate's reason goes into its metadata."""
     for name, value in metric_scalars(result).items():
         metrics.log_metric(name, value)
-    if result.get("blessing"):
-        metrics.metadata["blessing"] = result["blessing"]["reason"]
+    if result.blessing:
+        metrics.metadata["blessing"] = result.blessing.reason
 
 
 def log_classification_metrics(artifact, metrics: dict[str, Any]) -> None:

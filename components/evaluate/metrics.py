@@ -11,10 +11,6 @@ from typing import Any
 import numpy as np
 
 
-# The metrics a table shows first (report, Markdown summary, model card).
-HEADLINE = ("examples", "accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc",
-            "log_loss")
-
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> np.ndarray:
     """Rows are true labels, columns predicted labels."""

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
 
-from components.evaluate.metrics import HEADLINE  # noqa: E402
+from components.contracts import Evaluation  # noqa: E402
 
 CONFUSION_CMAP = "Blues"
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "roc": "#d62728", "pr": "#9467bd",
@@ -146,16 +146,17 @@ def _table(header: list[str], rows: list[list[Any]], left: int = 1) -> str:
 
 
 
-def _headline_rows(result: dict[str, Any]) -> list[list[Any]]:
-    return [[split] + [m.get(k, "") for k in HEADLINE] for split, m in result["splits"].items()]
+def _headline_rows(result: Evaluation) -> list[list[Any]]:
+    return [[split] + [m.get(k, "") for k in Evaluation.HEADLINE]
+            for split, m in result.splits.items()]
 
 
-def _blessing_html(result: dict[str, Any]) -> str:
-    blessing = result.get("blessing")
+def _blessing_html(result: Evaluation) -> str:
+    blessing = result.blessing
     if not blessing:
         return ""
-    cls = "ok" if blessing["blessed"] else "no"
-    return f'<div class="banner {cls}">{html.escape(blessing["reason"])}</div>'
+    cls = "ok" if blessing.blessed else "no"
+    return f'<div class="banner {cls}">{html.escape(blessing.reason)}</div>'
 
 
 def _data_html(data: dict[str, Any]) -> str:
@@ -179,7 +180,7 @@ def _data_html(data: dict[str, Any]) -> str:
 def _freeze_html(training: dict[str, Any]) -> str:
     table = training.get("table") or []
     if not table:
-        return "<p>no freezing table (train step output without freeze.json)</p>"
+        return "<p>no freezing table in the training report</p>"
     trainable, total = training.get("trainable_params") or 0, training.get("total_params") or 1
     rows = [[r["block"], r["status"], r["params"], r["trainable_params"]] for r in table]
     return (f'<div class="grid"><div class="card">'
@@ -190,11 +191,11 @@ def _freeze_html(training: dict[str, Any]) -> str:
             f'<div class="card">{freeze_svg(table)}</div></div>')
 
 
-def report_html(result: dict[str, Any], title: str = "bertpipe evaluation") -> str:
+def report_html(result: Evaluation, title: str = "bertpipe evaluation") -> str:
     """The whole report page as a string."""
-    ev = result["splits"]["eval"]
+    ev = result.eval_metrics
     sections = [f"<h1>{html.escape(title)}</h1>", _blessing_html(result),
-                _table(["split", *HEADLINE], _headline_rows(result))]
+                _table(["split", *Evaluation.HEADLINE], _headline_rows(result))]
     charts = [confusion_matrix_svg(ev["confusion_matrix"]["labels"],
                                    ev["confusion_matrix"]["matrix"])]
     if "roc" in ev:
@@ -204,19 +205,19 @@ def report_html(result: dict[str, Any], title: str = "bertpipe evaluation") -> s
     per_class = [[label, v["precision"], v["recall"], v["f1"], v["support"]]
                  for label, v in ev["per_class"].items()]
     sections.append(_table(["label", "precision", "recall", "f1", "support"], per_class))
-    for split, sliced in result.get("slices", {}).items():
+    for split, sliced in result.slices.items():
         rows = [[value or "(empty)", v["examples"], v["accuracy"], v["macro_f1"], v["log_loss"]]
                 for value, v in list(sliced["values"].items())[:50]]
         sections.append(f"<h2>Slices of {split} by {html.escape(sliced['column'])}</h2>"
                         + _table(["value", "examples", "accuracy", "macro_f1", "log_loss"], rows))
-    curves = training_curves_svg(result.get("history") or {})
+    curves = training_curves_svg(result.history)
     if curves:
         sections.append('<h2 id="training">Training</h2><div class="grid">'
                         + "".join(f'<div class="card">{c}</div>' for c in curves) + "</div>")
     sections.append('<h2 id="freezing">Frozen layers</h2>'
-                    + _freeze_html(result.get("training") or {}))
-    sections.append('<h2 id="data">Data</h2>' + _data_html(result.get("data") or {}))
-    mistakes = result.get("mistakes") or []
+                    + _freeze_html(result.training))
+    sections.append('<h2 id="data">Data</h2>' + _data_html(result.data))
+    mistakes = result.mistakes
     if mistakes:
         rows = [[m["text"] + (f"  ‖  {m['text_pair']}" if m.get("text_pair") else ""),
                  m["true"], m["predicted"], m["probability"]] for m in mistakes]
@@ -228,7 +229,7 @@ def report_html(result: dict[str, Any], title: str = "bertpipe evaluation") -> s
             + "".join(sections) + "</main></body></html>")
 
 
-def write_report(result: dict[str, Any], path: str) -> str:
+def write_report(result: Evaluation, path: str) -> str:
     import tensorflow as tf
 
     with tf.io.gfile.GFile(path, "w") as f:
@@ -236,30 +237,29 @@ def write_report(result: dict[str, Any], path: str) -> str:
     return path
 
 
-def markdown_summary(result: dict[str, Any]) -> str:
+def markdown_summary(result: Evaluation) -> str:
     """A few lines for the KFP Markdown visualisation and for pasting into a ticket."""
     lines = ["# bertpipe evaluation", ""]
-    blessing = result.get("blessing")
-    if blessing:
-        lines += [f"**{blessing['reason']}**", ""]
-    lines += ["| split | " + " | ".join(HEADLINE) + " |",
-              "|---|" + "---:|" * len(HEADLINE)]
+    if result.blessing:
+        lines += [f"**{result.blessing.reason}**", ""]
+    lines += ["| split | " + " | ".join(Evaluation.HEADLINE) + " |",
+              "|---|" + "---:|" * len(Evaluation.HEADLINE)]
     for row in _headline_rows(result):
         lines.append("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v)
                                        for v in row) + " |")
-    training = result.get("training") or {}
+    training = result.training
     if training.get("total_params"):
         share = 100.0 * (training.get("trainable_params") or 0) / training["total_params"]
         lines += ["", f"Freezing `{training.get('freeze')}`: {training['trainable_params']:,} of "
                       f"{training['total_params']:,} parameters trainable ({share:.1f}%)."]
-    data = result.get("data") or {}
+    data = result.data
     if data.get("splits"):
         counts = ", ".join(f"{s} {v['count']:,}" for s, v in data["splits"].items())
         lines += [f"Rows: {counts}; rejected {(data.get('dead_letter') or {}).get('count', 0)}."]
     return "\n".join(lines) + "\n"
 
 
-def write_markdown(result: dict[str, Any], path: str) -> str:
+def write_markdown(result: Evaluation, path: str) -> str:
     import tensorflow as tf
 
     with tf.io.gfile.GFile(path, "w") as f:

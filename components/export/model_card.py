@@ -7,23 +7,18 @@ gate's verdict), what it was trained on (data statistics) and the library versio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
 import platform
 from importlib import metadata as importlib_metadata
 from typing import Any
 
 import tensorflow as tf
 
-from components.encoders.info import read_encoder_info
-from components.evaluate.evaluator import read_evaluation
-from components.evaluate.metrics import HEADLINE
-from components.export.freeze import FROZEN_GRAPH, OUTPUT_NAMES
-from components.encoders.hub_export import INPUT_NAMES
-from components.storage import read_json_if_exists
-from components.train.trainer import is_pair_task
+from components.contracts import (ENCODER_INPUTS, EncoderInfo, Evaluation, ModelCard,
+                                  PreparedExamples, TrainingReport)
+from components.export.serving import FROZEN_GRAPH, OUTPUT_NAMES
 
-MODEL_CARD = "model_card.json"
 VOCAB_FILE = "vocab.txt"
 
 
@@ -34,68 +29,53 @@ def _version(package: str) -> str | None:
         return None
 
 
-def model_card(train_dir: str, encoder_dir: str, metadata: dict[str, Any],
-               evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    """The card as a dict (see the module docstring for what goes in and why)."""
-    info = read_encoder_info(encoder_dir)
-    freeze = read_json_if_exists(f"{train_dir.rstrip('/')}/freeze.json") or {}
-    pair = is_pair_task(metadata)
-    tokenizer = dict(metadata.get("tokenizer", {}))
-    card: dict[str, Any] = {
-        "format": "bertpipe-model-card/1",
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "task": "sentence-pair classification" if pair else "text classification",
-        "labels": list(metadata["labels"]),
-        "max_seq_length": int(metadata["max_seq_length"]),
-        "tokenizer": {**tokenizer, "do_lower_case": info.do_lower_case,
-                      "vocab_file": VOCAB_FILE},
-        "encoder": {"source": info.source, "num_layers": info.num_layers,
-                    "hidden_size": info.hidden_size},
-        "training": {"freeze": freeze.get("freeze"),
-                     "trainable_params": freeze.get("trainable_params"),
-                     "total_params": freeze.get("total_params"),
-                     "replicas": freeze.get("replicas"),
-                     "global_batch_size": freeze.get("global_batch_size"),
-                     "config": freeze.get("config")},
-        "data": {"rows_read": metadata.get("rows_read"),
-                 "dead_letters": (metadata.get("dead_letter") or {}).get("count"),
-                 "splits": {s: {"count": v["count"], "per_label": v["per_label"]}
-                            for s, v in metadata.get("splits", {}).items()},
-                 "stats": metadata.get("stats")},
-        "exports": {
-            "frozen_graph": {"path": FROZEN_GRAPH, "inputs": list(INPUT_NAMES),
+def model_card(report: TrainingReport, info: EncoderInfo, examples: PreparedExamples,
+               evaluation: Evaluation | None) -> ModelCard:
+    """The card (see the module docstring for what goes in and why)."""
+    pair = examples.is_pair
+    return ModelCard(
+        created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        task="sentence-pair classification" if pair else "text classification",
+        labels=list(examples.labels),
+        max_seq_length=examples.max_seq_length,
+        tokenizer={**dataclasses.asdict(examples.tokenizer),
+                   "do_lower_case": info.do_lower_case, "vocab_file": VOCAB_FILE},
+        encoder={"source": info.source, "num_layers": info.num_layers,
+                 "hidden_size": info.hidden_size},
+        training={"freeze": report.freeze, "trainable_params": report.trainable_params,
+                  "total_params": report.total_params, "replicas": report.replicas,
+                  "global_batch_size": report.global_batch_size, "config": report.config},
+        data={"rows_read": examples.rows_read, "dead_letters": examples.dead_letter.count,
+              "splits": {s: {"count": v.count, "per_label": v.per_label}
+                         for s, v in examples.splits.items()},
+              "stats": examples.stats},
+        exports={
+            "frozen_graph": {"path": FROZEN_GRAPH, "inputs": list(ENCODER_INPUTS),
                              "input_dtype": "int32", "outputs": list(OUTPUT_NAMES),
                              "needs": "tensorflow"},
+            # Both signatures are core TensorFlow ops: no tensorflow-text where they serve.
             "serving_model": {"path": "serving_model",
                               "signatures": {
                                   "serving_default": {"inputs": ["text", "text_pair"] if pair
                                                       else ["text"], "dtype": "string",
-                                                      "needs": "tensorflow, tensorflow-text"},
-                                  "from_ids": {"inputs": list(INPUT_NAMES), "dtype": "int32",
+                                                      "needs": "tensorflow"},
+                                  "from_ids": {"inputs": list(ENCODER_INPUTS), "dtype": "int32",
                                                "needs": "tensorflow"}},
                               "outputs": list(OUTPUT_NAMES)}},
-        "versions": {"python": platform.python_version(),
-                     **{name: _version(name) for name in
-                        ("bertpipe", "tensorflow", "tensorflow-text", "tf-keras",
-                         "tensorflow-hub")}},
-    }
-    if evaluation:
-        card["metrics"] = {split: {k: m[k] for k in HEADLINE if k in m}
-                           for split, m in evaluation["splits"].items()}
-        if evaluation.get("blessing"):
-            card["blessing"] = evaluation["blessing"]
-    return card
+        versions={"python": platform.python_version(),
+                  **{name: _version(name) for name in
+                     ("bertpipe", "tensorflow", "tensorflow-text", "tf-keras",
+                      "tensorflow-hub")}},
+        metrics={split: {k: m[k] for k in Evaluation.HEADLINE if k in m}
+                 for split, m in evaluation.splits.items()} if evaluation else {},
+        blessing=evaluation.blessing if evaluation else None)
 
 
 def write_model_card(export_dir: str, train_dir: str, encoder_dir: str,
-                     metadata: dict[str, Any], evaluation_dir: str | None = None) -> str:
+                     examples: PreparedExamples, evaluation: Evaluation | None = None) -> str:
     """Writes ``export_dir/model_card.json`` and the ``vocab.txt`` it names (what a client
     needs to make ids for the frozen graph or ``from_ids``); returns the card's path."""
-    evaluation = read_evaluation(evaluation_dir) if evaluation_dir else None
+    info = EncoderInfo.load(encoder_dir)
     out = export_dir.rstrip("/")
-    tf.io.gfile.copy(read_encoder_info(encoder_dir).vocab_file, f"{out}/{VOCAB_FILE}",
-                     overwrite=True)
-    path = f"{out}/{MODEL_CARD}"
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(model_card(train_dir, encoder_dir, metadata, evaluation), f, indent=2)
-    return path
+    tf.io.gfile.copy(info.vocab_file, f"{out}/{VOCAB_FILE}", overwrite=True)
+    return model_card(TrainingReport.load(train_dir), info, examples, evaluation).save(out)

@@ -11,14 +11,14 @@ that each export can be checked the way it will be served:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from components.config import ConfigError
+from components.contracts import ModelCard
+from components.errors import ConfigError
 
 FORMATS = ("serving", "ids", "frozen")
 
@@ -37,24 +37,23 @@ class Predictor:
         if fmt not in FORMATS:
             raise ConfigError(f"format must be one of {FORMATS}, got {fmt!r}")
         root = Path(export_dir)
-        card_path = root / "model_card.json"
-        if not card_path.is_file():
-            raise ConfigError(f"{export_dir} is not a bertpipe export: no model_card.json")
-        self.card = json.loads(card_path.read_text())
-        self.labels: list[str] = list(self.card["labels"])
-        self.pair = self.card["task"].startswith("sentence-pair")
+        if not ModelCard.exists(str(root)):
+            raise ConfigError(f"{export_dir} is not a bertpipe export: no {ModelCard.FILE}")
+        self.card = ModelCard.load(str(root))
+        self.labels: list[str] = list(self.card.labels)
+        self.pair = self.card.is_pair
         self.format = fmt
         import tensorflow as tf  # after the checks: a bad path costs no TensorFlow start-up
 
         self._tf = tf
         if fmt in ("ids", "frozen"):
-            from components.preprocess.tokenizer import WordPieceEncoder
+            from components.text.wordpiece import WordPieceEncoder
 
-            self._encoder = WordPieceEncoder(root / "vocab.txt",
-                                             bool(self.card["tokenizer"]["do_lower_case"]),
-                                             int(self.card["max_seq_length"]))
+            self._encoder = WordPieceEncoder(root / self.card.tokenizer["vocab_file"],
+                                             bool(self.card.tokenizer["do_lower_case"]),
+                                             self.card.max_seq_length)
         if fmt == "frozen":
-            from components.export.freeze import FROZEN_GRAPH, load_frozen_graph
+            from components.export.serving import FROZEN_GRAPH, load_frozen_graph
 
             self._run = load_frozen_graph(str(root / FROZEN_GRAPH))
         else:

@@ -1,5 +1,6 @@
-"""The export step: a frozen GraphDef for inference plus a serving SavedModel.
+"""The export step's inference exports: a frozen GraphDef plus a serving SavedModel.
 
+("Frozen" here is graph folding for inference, not the layer freezing of training.)
 Frozen graph: the classifier traced on int32 ids, variables folded into constants
 (``convert_variables_to_constants_v2``); inputs ``input_word_ids``, ``input_mask``,
 ``input_type_ids`` ([batch, length] int32, length up to max_seq_length: padding columns may
@@ -21,10 +22,9 @@ from typing import Any, Callable
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from components.encoders.hub_export import INPUT_NAMES
-from components.encoders.info import read_encoder_info
-from components.export.graph_tokenizer import GraphWordPiece
-from components.train.trainer import is_pair_task, load_trained_model
+from components.contracts import ENCODER_INPUTS, EncoderInfo, PreparedExamples
+from components.model.classifier import load_classifier
+from components.text.graph_wordpiece import GraphWordPiece
 
 FROZEN_GRAPH = "frozen_graph.pb"
 FROZEN_SIGNATURE = "frozen_graph.json"
@@ -35,7 +35,7 @@ VARIABLE_OPS = {"VarHandleOp", "ReadVariableOp", "VariableV2", "Variable", "Assi
 
 def _id_specs() -> dict[str, tf.TensorSpec]:
     """[batch, length] with both free: up to max_seq_length, clients may drop the padding."""
-    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in INPUT_NAMES}
+    return {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
 
 
 def _scores(model) -> Callable:
@@ -72,7 +72,7 @@ def load_frozen_graph(path: str) -> Callable[..., dict[str, Any]]:
 
     wrapped = tf.compat.v1.wrap_function(imported, [])
     graph = wrapped.graph
-    fn = wrapped.prune([graph.get_tensor_by_name(f"{n}:0") for n in INPUT_NAMES],
+    fn = wrapped.prune([graph.get_tensor_by_name(f"{n}:0") for n in ENCODER_INPUTS],
                        {n: graph.get_tensor_by_name(f"{n}:0") for n in OUTPUT_NAMES})
 
     def run(input_word_ids, input_mask, input_type_ids) -> dict[str, Any]:
@@ -118,11 +118,11 @@ def _text_signature(module: ServingModule, pair: bool) -> tf.types.experimental.
     return serve
 
 
-def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
+def export_model(model_dir: str, encoder_dir: str, examples: PreparedExamples,
                  output_dir: str) -> dict[str, str]:
     """Writes the frozen graph (+ its signature JSON) and the serving SavedModel."""
-    model = load_trained_model(model_dir)
-    max_len = int(metadata["max_seq_length"])
+    model = load_classifier(model_dir)
+    max_len = examples.max_seq_length
     out = output_dir.rstrip("/")
     tf.io.gfile.makedirs(out)
 
@@ -133,17 +133,16 @@ def export_model(model_dir: str, encoder_dir: str, metadata: dict[str, Any],
     frozen_path = f"{out}/{FROZEN_GRAPH}"
     with tf.io.gfile.GFile(frozen_path, "wb") as f:
         f.write(graph_def.SerializeToString())
-    signature = {"inputs": {n: {"dtype": "int32", "shape": [None, None]} for n in INPUT_NAMES},
+    signature = {"inputs": {n: {"dtype": "int32", "shape": [None, None]} for n in ENCODER_INPUTS},
                  "max_seq_length": max_len, "outputs": list(OUTPUT_NAMES),
-                 "labels": metadata["labels"]}
+                 "labels": list(examples.labels)}
     with tf.io.gfile.GFile(f"{out}/{FROZEN_SIGNATURE}", "w") as f:
         json.dump(signature, f, indent=2)
 
-    info = read_encoder_info(encoder_dir)
+    info = EncoderInfo.load(encoder_dir)
     module = ServingModule(model, info.vocab_file, info.do_lower_case, max_len,
-                           list(metadata["labels"]))
-    pair = is_pair_task(metadata)
-    module.serve = _text_signature(module, pair)
+                           list(examples.labels))
+    module.serve = _text_signature(module, examples.is_pair)
     module.from_ids_fn = tf.function(module.from_ids,
                                      input_signature=list(_id_specs().values()))
     saved_model_path = f"{out}/serving_model"

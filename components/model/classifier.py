@@ -3,14 +3,16 @@
     model, encoder, plan = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
                                             freeze="last:2", pooling="mean", dropout=0.1)
     logits = model({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
+    model = load_classifier(f"{model_artifact}/model")   # what train saved, in evaluate/export
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from components.encoders.hub_export import INPUT_NAMES
-from components.train.freezing import FreezePlan, PartiallyFrozenEncoder, keras, plan_freezing
+from components.contracts import ENCODER_INPUTS
+from components.keras import keras
+from components.model.freezing import FreezePlan, PartiallyFrozenEncoder, plan_freezing
 
 
 @keras.utils.register_keras_serializable(package="bertpipe")
@@ -60,7 +62,7 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
     The plan is made from the loaded encoder's own variable names (see ``freezing.py``).
     """
     inputs = {name: keras.layers.Input(shape=(max_seq_length,), dtype=tf.int32, name=name)
-              for name in INPUT_NAMES}
+              for name in ENCODER_INPUTS}
     encoder = PartiallyFrozenEncoder(encoder_dir, name="encoder")
     plan = plan_freezing([w.name for w in encoder.weights], freeze,
                          uses_pooler=pooling == "pooled")
@@ -80,3 +82,8 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
         num_labels, name="logits", dtype="float32",  # float32 logits under mixed precision
         kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02, seed=seed))(features)
     return FrozenAwareModel(inputs, logits, name="bert_classifier"), encoder, plan
+
+
+def load_classifier(model_dir: str) -> keras.Model:
+    """The Keras model the train step saved (its layers are registered by this module)."""
+    return keras.models.load_model(model_dir, compile=False)

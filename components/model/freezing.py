@@ -19,12 +19,8 @@ from typing import Iterable
 import tensorflow as tf
 import tensorflow_hub as hub
 
-from components.train.freeze_spec import FreezeSpec, block_of, block_order
-
-try:  # tf-keras, which tensorflow-hub requires (TF_USE_LEGACY_KERAS=1).
-    import tf_keras as keras
-except ImportError:  # pragma: no cover
-    keras = tf.keras
+from components.freeze_spec import FreezeSpec, block_of, block_order
+from components.keras import keras
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,8 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
     except TooManyRejected as err:  # one line, no traceback: the dead letters say the rest
         print(f"preprocess: error: {err}", file=sys.stderr)
         raise SystemExit(1) from None
-    meta = result.metadata
-    examples.metadata.update({"labels": meta["labels"], "dead_letters": meta["dead_letter"]["count"],
+    prepared = result.examples
+    examples.metadata.update({"labels": prepared.labels,
+                              "dead_letters": prepared.dead_letter.count,
                               "data_version": data_version,
-                              **{f"{s}_count": v["count"] for s, v in meta["splits"].items()}})
+                              **{f"{s}_count": v.count for s, v in prepared.splits.items()}})

@@ -45,6 +45,6 @@ def resolve_data_path(data_path: str) -> str:
     if data_path == ROTTEN_TOMATOES:
         return str(materialize_rotten_tomatoes())
     if data_path.startswith("builtin://"):
-        from components.config import ConfigError
+        from components.errors import ConfigError
         raise ConfigError(f"unknown built-in dataset {data_path!r} (known: {ROTTEN_TOMATOES})")
     return data_path

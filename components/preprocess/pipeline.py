@@ -29,6 +29,7 @@ import math
 import os
 import shlex
 import shutil
+import struct
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -36,20 +37,21 @@ from typing import Any, Iterator
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.io.tfrecordio import _TFRecordUtil
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.value_provider import StaticValueProvider
 
-from components.config import ConfigError, DataConfig
-from components.encoders.info import read_encoder_info
+from components.config import DataConfig
+from components.contracts import (ENCODER_INPUTS, Columns, DeadLetters, EncoderInfo,
+                                  PreparedExamples, SplitInfo, TokenizerInfo)
+from components.errors import ConfigError
 from components.pinned_wheels import sha256_of
 from components.preprocess.datasets import resolve_data_path
 from components.preprocess.rows import iter_records, read_header
 from components.preprocess.stats import SplitStats
+from components.text.wordpiece import MAX_CHARS_PER_WORD
 
 SPLITS = ("train", "eval", "test")
 DEAD = "dead_letter"
-FEATURES = ("input_word_ids", "input_mask", "input_type_ids")
 ROWS_PER_AUTO_SHARD = 20_000
 SINK_TEMP = ".beam-temp"
 log = logging.getLogger("bertpipe.preprocess")
@@ -62,10 +64,15 @@ class TooManyRejected(RuntimeError):
 @dataclasses.dataclass(frozen=True)
 class PreprocessResult:
     output_dir: str
-    metadata: dict[str, Any]
+    examples: PreparedExamples
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """``metadata.json`` as written (the contract's fields)."""
+        return self.examples.to_dict()
 
     def split_pattern(self, split: str) -> str:
-        return f"{self.output_dir}/{self.metadata['splits'][split]['pattern']}"
+        return self.examples.pattern(split)
 
 
 def _fraction(key: str) -> float:
@@ -250,7 +257,7 @@ class EncodeBatch(beam.DoFn):
         self._encoder = None
 
     def setup(self) -> None:
-        from components.preprocess.tokenizer import WordPieceEncoder
+        from components.text.wordpiece import WordPieceEncoder
 
         self._encoder = WordPieceEncoder(self._vocab_file, self._do_lower_case,
                                          self._max_seq_length)
@@ -266,13 +273,13 @@ class EncodeBatch(beam.DoFn):
         has_pair = batch[0]["text_pair"] is not None
         features, lengths, truncated, unknown = self._encoder.encode_with_stats(
             [r["text"] for r in batch], [r["text_pair"] for r in batch] if has_pair else None)
-        columns = {name: features[name].tolist() for name in FEATURES}
+        columns = {name: features[name].tolist() for name in ENCODER_INPUTS}
         summaries: dict[str, tuple[dict[str, int], list]] = {}
         for i, record in enumerate(batch):
             # Filling the protobuf in place is ~3x faster than tf.train.Feature(...) objects.
             example = example_pb2.Example()
             feature = example.features.feature
-            for name in FEATURES:
+            for name in ENCODER_INPUTS:
                 feature[name].int64_list.value.extend(columns[name][i])
             feature["label"].int64_list.value.append(index[record["label"]])
             feature["text"].bytes_list.value.append(record["text"].encode("utf-8"))
@@ -291,6 +298,21 @@ class EncodeBatch(beam.DoFn):
         self._progress.add(len(batch))
 
 
+def _masked_crc32c(data: bytes) -> int:
+    import google_crc32c
+
+    crc = google_crc32c.value(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frame(payload: bytes) -> bytes:
+    """One TFRecord: little-endian uint64 length, its masked CRC-32C, the payload, the
+    payload's masked CRC-32C (the format ``tf.data.TFRecordDataset`` reads)."""
+    length = struct.pack("<Q", len(payload))
+    return (length + struct.pack("<I", _masked_crc32c(length)) + payload
+            + struct.pack("<I", _masked_crc32c(payload)))
+
+
 class TFRecordSink(fileio.FileSink):
     """Writes the payload of ``(shard name, payload)`` elements with TFRecord framing,
     optionally GZIP with a fixed header (no file name, no mtime: reproducible bytes)."""
@@ -302,7 +324,7 @@ class TFRecordSink(fileio.FileSink):
         self._fh = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if self._compress else fh
 
     def write(self, record: tuple[str, bytes]) -> None:
-        _TFRecordUtil.write_record(self._fh, record[1])
+        self._fh.write(tfrecord_frame(record[1]))
 
     def flush(self) -> None:
         if self._compress:
@@ -365,32 +387,26 @@ def _write_json_lines(pcoll, path: str, label: str):
             | f"{label}Write" >> beam.io.WriteToText(path, shard_name_template="", num_shards=1))
 
 
-def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> PreprocessResult:
-    """Runs the Beam job and writes ``metadata.json``; returns the paths, counts and stats.
+class EncodeRows(beam.PTransform):
+    """Row records -> encoded examples per split, with what the metadata needs: the core of
+    the job, runner- and I/O-free (tested with ``TestPipeline`` and ``assert_that``).
 
-    Raises ``TooManyRejected`` (after writing everything, dead letters included) when the
-    rejected share exceeds ``data.max_rejected_fraction``.
+    Returns a dict of PCollections: ``train``/``eval``/``test`` (``(order, serialized
+    tf.train.Example)``), ``summary`` (per split and batch: label counts and per-row length,
+    truncation and [UNK] figures), ``labels`` (the one label list) and ``dead_letter``.
     """
-    files = validate_inputs(data)
-    info = read_encoder_info(encoder_dir)
-    if data.max_seq_length > info.max_position_embeddings:
-        raise ConfigError(f"max_seq_length={data.max_seq_length} exceeds the encoder's "
-                          f"{info.max_position_embeddings} positions")
-    out = output_dir.rstrip("/")
-    if not FileSystems.exists(out):
-        FileSystems.mkdirs(out)
-    suffix = ".tfrecord.gz" if data.gzip else ".tfrecord"
-    options = PipelineOptions(shlex.split(data.beam_options))
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    given_labels = data.labels
 
-    with beam.Pipeline(options=options) as p:
-        validated = (p
-                     | "Read" >> ReadRows(files)
-                     | "Validate" >> beam.ParDo(ValidateRow(data)).with_outputs(DEAD, main="ok"))
-        rows, dead = validated.ok, validated[DEAD]
-        if given_labels:
-            labels = p | "GivenLabels" >> beam.Create([given_labels])
+    def __init__(self, data: DataConfig, vocab_file: str, do_lower_case: bool):
+        super().__init__()
+        self._data, self._vocab_file, self._do_lower_case = data, vocab_file, do_lower_case
+
+    def expand(self, records):
+        data = self._data
+        validated = records | "Validate" >> beam.ParDo(ValidateRow(data)).with_outputs(
+            DEAD, main="ok")
+        rows = validated.ok
+        if data.labels:
+            labels = records.pipeline | "GivenLabels" >> beam.Create([data.labels])
         else:
             labels = (rows
                       | "Labels" >> beam.Map(lambda r: r["label"])
@@ -400,8 +416,52 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
         encoded = (rows
                    | "Batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=2048)
                    | "Tokenize" >> beam.ParDo(
-                       EncodeBatch(info.vocab_file, info.do_lower_case, data.max_seq_length),
+                       EncodeBatch(self._vocab_file, self._do_lower_case, data.max_seq_length),
                        labels=beam.pvalue.AsSingleton(labels)).with_outputs(SUMMARY, *SPLITS))
+        return {**{split: encoded[split] for split in SPLITS}, SUMMARY: encoded[SUMMARY],
+                "labels": labels, DEAD: validated[DEAD]}
+
+
+class SummarizeSplits(beam.PTransform):
+    """The ``summary`` output of ``EncodeRows`` -> ``counts`` (``("split\tlabel", n)``) and
+    ``stats`` (``(split, SplitStats result)``)."""
+
+    def __init__(self, max_seq_length: int):
+        super().__init__()
+        self._max_seq_length = max_seq_length
+
+    def expand(self, summary):
+        counts = (summary
+                  | "CountKey" >> beam.FlatMap(
+                      lambda x: ((f"{x[0]}\t{label}", n) for label, n in x[1].items()))
+                  | "Count" >> beam.CombinePerKey(sum))
+        stats = (summary
+                 | "StatsKey" >> beam.Map(lambda x: (x[0], x[2]))
+                 | "Stats" >> beam.CombinePerKey(SplitStats(self._max_seq_length)))
+        return {"counts": counts, "stats": stats}
+
+
+def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> PreprocessResult:
+    """Runs the Beam job and writes ``metadata.json`` (``PreparedExamples``); returns it.
+
+    Raises ``TooManyRejected`` (after writing everything, dead letters included) when the
+    rejected share exceeds ``data.max_rejected_fraction``.
+    """
+    files = validate_inputs(data)
+    info = EncoderInfo.load(encoder_dir)
+    if data.max_seq_length > info.max_position_embeddings:
+        raise ConfigError(f"max_seq_length={data.max_seq_length} exceeds the encoder's "
+                          f"{info.max_position_embeddings} positions")
+    out = output_dir.rstrip("/")
+    if not FileSystems.exists(out):
+        FileSystems.mkdirs(out)
+    suffix = ".tfrecord.gz" if data.gzip else ".tfrecord"
+    options = PipelineOptions(shlex.split(data.beam_options))
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+    with beam.Pipeline(options=options) as p:
+        encoded = (p | "Read" >> ReadRows(files)
+                   | "Encode" >> EncodeRows(data, info.vocab_file, info.do_lower_case))
         summary = encoded[SUMMARY]
         for split in SPLITS:
             row_count = (summary
@@ -411,29 +471,25 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
             (encoded[split]
              | f"Write{split}" >> WriteSplit(f"{out}/{split}", suffix, data.gzip, data.num_shards,
                                              f"{out}/{SINK_TEMP}/{split}", row_count))
-        counts = (summary
-                  | "CountKey" >> beam.FlatMap(
-                      lambda x: ((f"{x[0]}\t{label}", n) for label, n in x[1].items()))
-                  | "Count" >> beam.CombinePerKey(sum))
-        stats = (summary
-                 | "StatsKey" >> beam.Map(lambda x: (x[0], x[2]))
-                 | "Stats" >> beam.CombinePerKey(SplitStats(data.max_seq_length)))
-        _write_json_lines(counts, f"{out}/counts.jsonl", "Counts")
-        _write_json_lines(stats, f"{out}/stats.jsonl", "Stats")
-        _write_json_lines(labels, f"{out}/labels.json", "Labels")
-        _write_json_lines(dead, f"{out}/{DEAD}.jsonl", "Dead")
+        summarized = summary | "Summarize" >> SummarizeSplits(data.max_seq_length)
+        _write_json_lines(summarized["counts"], f"{out}/counts.jsonl", "Counts")
+        _write_json_lines(summarized["stats"], f"{out}/stats.jsonl", "Stats")
+        _write_json_lines(encoded["labels"], f"{out}/labels.json", "Labels")
+        _write_json_lines(encoded[DEAD], f"{out}/{DEAD}.jsonl", "Dead")
 
     _remove_sink_temp_dir(out)
-    metadata = _assemble_metadata(data, info, out, suffix, files)
-    with FileSystems.create(f"{out}/metadata.json") as f:
-        f.write(json.dumps(metadata, indent=2, sort_keys=True).encode("utf-8"))
-    rejected, total = metadata["dead_letter"]["count"], metadata["rows_read"]
+    examples = _assemble_metadata(data, info, out, suffix, files)
+    # Through Beam's filesystems (they honour the job's options and GCS settings), in the
+    # contract's own serialization.
+    with FileSystems.create(PreparedExamples.path_in(out)) as f:
+        f.write(examples.to_json().encode("utf-8"))
+    rejected, total = examples.dead_letter.count, examples.rows_read
     if total and rejected / total > data.max_rejected_fraction:
         raise TooManyRejected(
             f"{rejected} of {total} rows rejected ({100.0 * rejected / total:.1f}% > "
             f"max_rejected_fraction {100.0 * data.max_rejected_fraction:g}%); "
-            f"see {out}/{metadata['dead_letter']['path']}")
-    return PreprocessResult(output_dir=out, metadata=metadata)
+            f"see {out}/{examples.dead_letter.path}")
+    return PreprocessResult(output_dir=out, examples=examples)
 
 
 def _remove_sink_temp_dir(out: str) -> None:
@@ -448,39 +504,32 @@ def _read_lines(path: str) -> list[str]:
         return [line for line in f.read().decode("utf-8").splitlines() if line]
 
 
-def _assemble_metadata(data: DataConfig, info, out: str, suffix: str,
-                       files: list[str]) -> dict[str, Any]:
+def _assemble_metadata(data: DataConfig, info: EncoderInfo, out: str, suffix: str,
+                       files: list[str]) -> PreparedExamples:
     labels = json.loads((_read_lines(f"{out}/labels.json") or ["[]"])[0])
     # Paths are relative to the output folder, so the metadata stays true when it is moved.
-    splits: dict[str, Any] = {s: {"pattern": f"{s}/part-*{suffix}", "count": 0,
-                                  "per_label": {}} for s in SPLITS}
+    per_label: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     for line in _read_lines(f"{out}/counts.jsonl"):
         key, count = json.loads(line)
         split, label = key.split("\t", 1)
-        splits[split]["per_label"][label] = count
-        splits[split]["count"] += count
+        per_label[split][label] = count
+    splits = {s: SplitInfo(pattern=f"{s}/part-*{suffix}", count=sum(per_label[s].values()),
+                           per_label=per_label[s]) for s in SPLITS}
     stats = {split: value for split, value in map(json.loads, _read_lines(f"{out}/stats.jsonl"))}
     dead_count = len(_read_lines(f"{out}/{DEAD}.jsonl"))
-    written = sum(s["count"] for s in splits.values())
-    return {
-        "labels": labels,
-        "num_labels": len(labels),
-        "splits": splits,
-        "stats": stats,
-        "rows_read": written + dead_count,
-        "dead_letter": {"path": f"{DEAD}.jsonl", "count": dead_count},
-        "inputs": files,
-        "columns": {"text": data.text_column,
-                    "text_pair": data.text_pair_column or None,
-                    "text_pair_separator": data.text_pair_separator or None,
-                    "label": data.label_column, "split_key": data.effective_split_key,
-                    "slice": data.slice_column or None},
-        "eval_fraction": data.eval_fraction,
-        "test_fraction": data.test_fraction,
-        "max_seq_length": data.max_seq_length,
-        "compression": "GZIP" if data.gzip else None,
-        "tokenizer": {"vocab_sha256": sha256_of(Path(info.vocab_file)),
-                      "do_lower_case": info.do_lower_case, "encoder_source": info.source,
-                      "max_chars_per_word": 100, "pair_truncation": "longest_first",
-                      "normalization": "bert (clean text, strip accents when lower-casing)"},
-    }
+    written = sum(s.count for s in splits.values())
+    return PreparedExamples(
+        labels=labels, splits=splits, stats=stats, rows_read=written + dead_count,
+        dead_letter=DeadLetters(path=f"{DEAD}.jsonl", count=dead_count), inputs=files,
+        columns=Columns(text=data.text_column, text_pair=data.text_pair_column or None,
+                        text_pair_separator=data.text_pair_separator or None,
+                        label=data.label_column, split_key=data.effective_split_key,
+                        slice=data.slice_column or None),
+        eval_fraction=data.eval_fraction, test_fraction=data.test_fraction,
+        max_seq_length=data.max_seq_length, compression="GZIP" if data.gzip else None,
+        tokenizer=TokenizerInfo(
+            vocab_sha256=sha256_of(Path(info.vocab_file)), do_lower_case=info.do_lower_case,
+            encoder_source=info.source, max_chars_per_word=MAX_CHARS_PER_WORD,
+            pair_truncation="longest_first",
+            normalization="bert (clean text, strip accents when lower-casing)"),
+        root=out)

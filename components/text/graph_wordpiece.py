@@ -6,7 +6,7 @@
 A serving SavedModel whose graph holds tensorflow-text ops does not even load where that
 library is missing (TF Serving, Triton: ``Op type not registered 'CaseFoldUTF8'``), and ICU case
 folding differs from BERT's lower-casing on non-ASCII text anyway. So every step of
-``components.preprocess.tokenizer.WordPieceEncoder`` is redone with core ops, exactly:
+``components.text.wordpiece.WordPieceEncoder`` is redone with core ops, exactly:
 
 * special tokens written in the text (``[CLS]`` ...) become private-use placeholder words;
 * normalisation is a per-code-point table computed at export time by calling the reference's
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from components.preprocess.tokenizer import MAX_CHARS_PER_WORD, SPECIAL_TOKENS, normalize_text
+from components.text.wordpiece import MAX_CHARS_PER_WORD, SPECIAL_TOKENS, normalize_text
 
 # tensorflow_text.python.ops.bert_tokenizer._KEEP_DELIM_NO_WHITESPACE_PATTERN (tf-text 2.x),
 # copied so that serving never imports tensorflow_text: punctuation and CJK ideographs are

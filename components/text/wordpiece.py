@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from components.preprocess.unicode_compat import KEEP_IN_WORD
+from components.text.unicode_compat import KEEP_IN_WORD
 
 MAX_CHARS_PER_WORD = 100
 SPECIAL_TOKENS = ("[CLS]", "[SEP]", "[UNK]", "[PAD]")

@@ -15,15 +15,14 @@ def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
           max_train_examples: int,
           checkpoint_steps: int, seed: int,
           model: Output[Model], train_metrics: Output[Metrics]):
-    """Trains the classifier; ``model`` holds model/, history.json, freeze.json and logs/."""
+    """Trains the classifier; ``model`` holds model/, training_report.json and logs/."""
     from components.config import TrainConfig, pick
+    from components.train.kfp_outputs import train_outputs
     from components.train.trainer import run_train
 
-    cfg = pick(TrainConfig, locals())
-    result = run_train(cfg, encoder_model.path, examples.path, model.path)
-    train_metrics.log_metric("trainable_params", result.trainable_params)
-    train_metrics.log_metric("global_batch_size", result.global_batch_size)
-    for name, values in result.history.items():
-        train_metrics.log_metric(f"final_{name}", values[-1])
-    model.metadata.update({"trainable_params": result.trainable_params,
-                           "replicas": result.replicas, "framework": "tensorflow"})
+    result = run_train(pick(TrainConfig, locals()), encoder_model.path, examples.path,
+                       model.path)
+    scalars, metadata = train_outputs(result.report)
+    for name, value in scalars.items():
+        train_metrics.log_metric(name, value)
+    model.metadata.update(metadata)

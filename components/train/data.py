@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.encoders.hub_export import INPUT_NAMES
-
-
-def feature_spec(max_seq_length: int) -> dict[str, tf.io.FixedLenFeature]:
-    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in INPUT_NAMES}
-    spec["label"] = tf.io.FixedLenFeature([1], tf.int64)
-    return spec
+from components.contracts import ENCODER_INPUTS, example_feature_spec
 
 
 def load_split(pattern: str, max_seq_length: int, batch_size: int, compression: str | None,
@@ -25,7 +19,7 @@ def load_split(pattern: str, max_seq_length: int, batch_size: int, compression: 
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
         raise FileNotFoundError(f"no TFRecord files match {pattern}")
-    spec = feature_spec(max_seq_length)
+    spec = example_feature_spec(max_seq_length)
     ds = tf.data.TFRecordDataset(files, compression_type=compression or "")
     if shuffle_seed is not None:
         ds = ds.shuffle(50_000, seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -34,7 +28,7 @@ def load_split(pattern: str, max_seq_length: int, batch_size: int, compression: 
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, spec)
-        features = {name: tf.cast(parsed[name], tf.int32) for name in INPUT_NAMES}
+        features = {name: tf.cast(parsed[name], tf.int32) for name in ENCODER_INPUTS}
         return features, tf.cast(tf.squeeze(parsed["label"], -1), tf.int32)
 
     options = tf.data.Options()

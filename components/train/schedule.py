@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from components.train.freezing import keras
+from components.keras import keras
 
 
 @keras.utils.register_keras_serializable(package="bertpipe")

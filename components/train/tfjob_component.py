@@ -2,7 +2,7 @@
 
 It takes the ``train`` component's inputs plus the cluster shape, launches a TFJob whose
 workers run ``bertpipe train`` under MultiWorkerMirroredStrategy, waits for it, and leaves the
-model where the single-pod ``train`` would: model/, history.json, freeze.json and logs/ in
+model where the single-pod ``train`` would: model/, training_report.json and logs/ in
 ``model``. The workers reach the artifacts directly, so the pipeline root must be gs:// or on
 the bertpipe-shared PVC (/mnt/bertpipe); anything else fails before a TFJob is created.
 ``worker_image`` is an input, not this component's own image, because the value is fixed when
@@ -42,8 +42,10 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
     import uuid
 
     from components.config import TrainConfig, pick
-    from components.train.tfjob import (collect_train_outputs, launch_tfjob, owner_reference,
-                                        render_tfjob, worker_location)
+    from components.contracts import TrainingReport
+    from components.train.kfp_outputs import train_outputs
+    from components.train.tfjob import (TFJobSpec, launch_tfjob, owner_reference,
+                                        worker_location)
 
     # A cancelled run gets SIGTERM: exit through launch_tfjob's cleanup (deletes the TFJob).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -51,7 +53,7 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
     mount = shared_mount if shared_pvc else ""
     output_dir = worker_location(model.uri, model.path, mount)
     deadline_s = int(timeout_hours * 3600)
-    manifest = render_tfjob(
+    manifest = TFJobSpec(
         name=f"bertpipe-train-{uuid.uuid4().hex[:8]}", image=worker_image, workers=workers,
         gpus_per_worker=gpus_per_worker,
         encoder_dir=worker_location(encoder_model.uri, encoder_model.path, mount),
@@ -60,13 +62,14 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
         service_account=service_account, gcp_credentials_secret=gcp_credentials_secret,
         gcp_credentials_key=gcp_credentials_key, shared_pvc=shared_pvc,
         shared_mount=shared_mount, image_pull_secret=image_pull_secret,
-        active_deadline_s=deadline_s, owner=owner_reference(namespace))
+        active_deadline_s=deadline_s, owner=owner_reference(namespace)).render()
     # KFP uploads this folder after the step; on a gs:// root it stays empty (the workers
     # wrote to the artifact's URI), on the PVC it is the workers' output_dir itself.
     os.makedirs(model.path, exist_ok=True)
     # The operator's activeDeadlineSeconds fires first and names the reason; this is a backstop.
     launch_tfjob(manifest, namespace, timeout_s=deadline_s + 600, poll_s=30)
-    metrics, metadata = collect_train_outputs(output_dir)
+    # The chief's report: a TFJob that "succeeded" without one fails here, naming the file.
+    metrics, metadata = train_outputs(TrainingReport.load(output_dir))
     for name, value in metrics.items():
         train_metrics.log_metric(name, value)
     model.metadata.update({**metadata, "workers": workers})

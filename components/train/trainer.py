@@ -4,8 +4,9 @@
 
 Uses ``MirroredStrategy`` over all local GPUs (the CPU when there are none), or
 ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers. The global batch is
-``batch_size`` (split across replicas). Writes ``model/`` (Keras SavedModel), ``history.json``,
-``freeze.json`` and TensorBoard logs under ``logs/``.
+``batch_size`` (split across replicas). Writes ``model/`` (Keras SavedModel),
+``training_report.json`` (``TrainingReport``: freezing table, history, settings) and
+TensorBoard logs under ``logs/``.
 """
 
 from __future__ import annotations
@@ -15,26 +16,45 @@ import json
 import math
 import os
 import sys
-import time
-from typing import Any
 
 import tensorflow as tf
 
 from components.config import TrainConfig
+from components.contracts import PreparedExamples, TrainingReport
+from components.keras import keras
+from components.model.classifier import build_classifier
+from components.model.freezing import (FreezePlan, GradualUnfreezing, format_freeze_table,
+                                       freeze_table, unfreezing_schedule)
+from components.train.callbacks import ResumeReporter, ThroughputLogger
 from components.train.data import load_split
-from components.train.freezing import (GradualUnfreezing, format_freeze_table, freeze_table,
-                                       keras, unfreezing_schedule)
-from components.train.model import build_classifier
 from components.train.schedule import WarmupLinearDecay
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
+    """Where the model is, and the report written beside it."""
+
     model_dir: str
-    history: dict[str, list[float]]
-    trainable_params: int
-    freeze_table: list[dict]
-    global_batch_size: int
-    replicas: int
+    report: TrainingReport
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.report.history
+
+    @property
+    def trainable_params(self) -> int:
+        return self.report.trainable_params
+
+    @property
+    def freeze_table(self) -> list[dict]:
+        return self.report.table
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.report.global_batch_size
+
+    @property
+    def replicas(self) -> int:
+        return self.report.replicas
 
 
 def make_strategy() -> tf.distribute.Strategy:
@@ -47,10 +67,8 @@ def make_strategy() -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy([d.name for d in gpus] or ["/cpu:0"])
 
 
-def balanced_class_weights(metadata: dict[str, Any]) -> dict[int, float]:
-    """n / (classes * n_class) over the train split, by label index."""
-    per_label = metadata["splits"]["train"]["per_label"]
-    labels = metadata["labels"]
+def balanced_class_weights(labels: list[str], per_label: dict[str, int]) -> dict[int, float]:
+    """n / (classes * n_class) over the train split's ``per_label`` counts, by label index."""
     total = sum(per_label.values())
     return {i: total / (len(labels) * per_label[label])
             for i, label in enumerate(labels) if per_label.get(label)}
@@ -74,107 +92,106 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def read_metadata(preprocess_dir: str) -> dict[str, Any]:
-    """The preprocess step's metadata, with its relative split patterns made absolute."""
-    root = preprocess_dir.rstrip("/")
-    with tf.io.gfile.GFile(f"{root}/metadata.json") as f:
-        metadata = json.load(f)
-    for split in metadata["splits"].values():
-        split["pattern"] = f"{root}/{split['pattern']}"
-    return metadata
-
-
-def is_pair_task(metadata: dict[str, Any]) -> bool:
-    """A pair task has a second text column or splits one column at a separator."""
-    columns = metadata.get("columns", {})
-    return bool(columns.get("text_pair") or columns.get("text_pair_separator"))
-
-
 def count_params(variables) -> int:
     return sum(int(v.shape.num_elements()) for v in variables)
 
 
-class ThroughputLogger(keras.callbacks.Callback):
-    """Adds ``steps_per_s``, ``examples_per_s`` and ``learning_rate`` to each epoch's logs
-    (so to ``history.json`` and TensorBoard)."""
-
-    def __init__(self, global_batch: int):
-        super().__init__()
-        self.global_batch = global_batch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._steps = time.perf_counter(), 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        self._end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        elapsed = max(self._end - self._start, 1e-9)  # training only, not validation
-        logs["steps_per_s"] = self._steps / elapsed
-        logs["examples_per_s"] = self._steps * self.global_batch / elapsed
-        # With a schedule, the optimizer exposes the current rate as a variable.
-        logs["learning_rate"] = float(tf.convert_to_tensor(self.model.optimizer.learning_rate))
+def _train_count(cfg: TrainConfig, examples: PreparedExamples) -> int:
+    count = examples.count("train")
+    if cfg.max_train_examples:
+        count = min(count, cfg.max_train_examples)
+    if count == 0 or examples.num_labels < 2:
+        raise ValueError(f"need >= 1 training row and >= 2 labels, got {count} rows and "
+                         f"{examples.num_labels} labels")
+    return count
 
 
-class ResumeReporter(keras.callbacks.Callback):
-    """Says where training starts when BackupAndRestore resumed it from a backup."""
+def compile_classifier(cfg: TrainConfig, encoder_dir: str, examples: PreparedExamples,
+                       total_steps: int):
+    """The classifier with its frozen blocks, AdamW (no decay on LayerNorm and biases) on the
+    warmup-then-decay schedule; call inside the strategy's scope. Returns model, encoder
+    layer and freeze plan."""
+    model, encoder, plan = build_classifier(encoder_dir, examples.num_labels,
+                                            examples.max_seq_length, cfg.freeze, cfg.pooling,
+                                            cfg.dropout, cfg.seed, cfg.hidden_units)
+    schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
+                                 int(cfg.warmup_fraction * total_steps))
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
+                                       global_clipnorm=cfg.clip_norm or None)
+    optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias"])
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                  jit_compile=cfg.xla)
+    return model, encoder, plan
 
-    def on_train_begin(self, logs=None):
-        self._epoch, self._reported = 0, False
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+def make_datasets(cfg: TrainConfig, examples: PreparedExamples, global_batch: int,
+                  workers: int) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """The shuffled, repeated train split (repeated with ``steps_per_epoch`` given, Keras can
+    resume mid-epoch from a backup) and the eval split when it has rows."""
+    train_ds = load_split(examples.pattern("train"), examples.max_seq_length, global_batch,
+                          examples.compression, shuffle_seed=cfg.seed,
+                          take=cfg.max_train_examples, num_workers=workers).repeat()
+    eval_ds = None
+    if examples.count("eval"):
+        eval_ds = load_split(examples.pattern("eval"), examples.max_seq_length, global_batch,
+                             examples.compression, num_workers=workers)
+    return train_ds, eval_ds
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if not self._reported:
-            self._reported = True
-            if self._epoch or batch:
-                print(f"resumed from backup at epoch {self._epoch + 1}, step {batch}", flush=True)
+
+def make_callbacks(cfg: TrainConfig, out: str, backup_dir: str, global_batch: int,
+                   unfreezing: GradualUnfreezing | None,
+                   extra: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
+    """Backup (resume after a kill), gradual unfreezing, resume and throughput reporting,
+    TensorBoard, then the caller's own."""
+    backup = keras.callbacks.BackupAndRestore(
+        backup_dir=backup_dir, save_freq=cfg.checkpoint_steps or "epoch",
+        delete_checkpoint=True)
+    return [backup, *([unfreezing] if unfreezing else []), ResumeReporter(),
+            ThroughputLogger(global_batch),
+            keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"), *extra]
+
+
+def make_report(cfg: TrainConfig, plan: FreezePlan, table: list[dict], trainable_params: int,
+                global_batch: int, replicas: int, examples: PreparedExamples,
+                history: dict[str, list[float]]) -> TrainingReport:
+    return TrainingReport(
+        freeze=plan.spec, trainable_variables=sorted(plan.trainable),
+        unused_blocks=list(plan.unused_blocks), table=table,
+        trainable_params=trainable_params, total_params=sum(row["params"] for row in table),
+        global_batch_size=global_batch, replicas=replicas,
+        max_seq_length=examples.max_seq_length, labels=list(examples.labels),
+        config=dataclasses.asdict(cfg), history=history)
+
+
+def _output_folder(output_dir: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:
+    """(where this worker writes, the final folder). Every worker of a multi-worker job saves
+    (the save is collective); only the chief's files are kept, the others write to a scratch
+    folder that is removed afterwards."""
+    final_out = output_dir.rstrip("/")
+    if is_chief(strategy):
+        return final_out, final_out
+    return f"{final_out}/.worker-{strategy.cluster_resolver.task_id}", final_out
 
 
 def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_dir: str,
               strategy: tf.distribute.Strategy | None = None, verbose: int | None = None,
               callbacks: list[keras.callbacks.Callback] = ()) -> TrainResult:
-    """Fine-tunes and saves the classifier; returns history and the freezing report.
+    """Fine-tunes and saves the classifier and its ``TrainingReport``.
 
     ``callbacks`` are extra Keras callbacks (they see the real model being trained).
     """
     keras.utils.set_random_seed(cfg.seed)
-    metadata = read_metadata(preprocess_dir)
-    max_len = int(metadata["max_seq_length"])
-    num_labels = int(metadata["num_labels"])
-    compression = metadata.get("compression")
-    train_count = int(metadata["splits"]["train"]["count"])
-    if cfg.max_train_examples:
-        train_count = min(train_count, cfg.max_train_examples)
-    if train_count == 0 or num_labels < 2:
-        raise ValueError(f"need >= 1 training row and >= 2 labels, got {train_count} rows and "
-                         f"{num_labels} labels")
-
+    examples = PreparedExamples.load(preprocess_dir)
     strategy = strategy or make_strategy()
-    replicas = strategy.num_replicas_in_sync
-    global_batch = cfg.batch_size
-    steps_per_epoch = math.ceil(train_count / global_batch)
-    total_steps = steps_per_epoch * cfg.epochs
+    replicas, global_batch = strategy.num_replicas_in_sync, cfg.batch_size
+    steps_per_epoch = math.ceil(_train_count(cfg, examples) / global_batch)
 
     keras.mixed_precision.set_global_policy(cfg.mixed_precision or "float32")
     with strategy.scope():
-        model, encoder, plan = build_classifier(encoder_dir, num_labels, max_len,
-                                                cfg.freeze, cfg.pooling, cfg.dropout,
-                                                cfg.seed, cfg.hidden_units)
-        schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
-                                     int(cfg.warmup_fraction * total_steps))
-        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
-                                           global_clipnorm=cfg.clip_norm or None)
-        optimizer.exclude_from_weight_decay(var_names=["layer_norm", "bias"])
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                      jit_compile=cfg.xla)
-
+        model, encoder, plan = compile_classifier(cfg, encoder_dir, examples,
+                                                  steps_per_epoch * cfg.epochs)
     encoder_ids = {id(v) for v in encoder.weights}
     head_vars = [v for v in model.trainable_variables if id(v) not in encoder_ids]
     table = freeze_table(_encoder_variables(encoder), plan, head_vars)
@@ -184,75 +201,39 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
           f"per_replica_batch={global_batch / replicas:g} steps_per_epoch={steps_per_epoch}",
           flush=True)
 
-    # Repeated, with steps_per_epoch given: Keras can then resume mid-epoch from a backup.
-    workers = num_workers(strategy)
-    train_ds = load_split(metadata["splits"]["train"]["pattern"], max_len, global_batch,
-                          compression, shuffle_seed=cfg.seed, take=cfg.max_train_examples,
-                          num_workers=workers).repeat()
-    eval_ds = None
-    if int(metadata["splits"]["eval"]["count"]):
-        eval_ds = load_split(metadata["splits"]["eval"]["pattern"], max_len, global_batch,
-                             compression, num_workers=workers)
-
-    chief = is_chief(strategy)
-    final_out = output_dir.rstrip("/")
-    # Every worker of a multi-worker job saves (the save is collective); only the chief's
-    # files are kept, the others write to a scratch folder that is removed afterwards.
-    out = final_out if chief else f"{final_out}/.worker-{strategy.cluster_resolver.task_id}"
+    train_ds, eval_ds = make_datasets(cfg, examples, global_batch, num_workers(strategy))
+    out, final_out = _output_folder(output_dir, strategy)
     tf.io.gfile.makedirs(out)
-    backup = keras.callbacks.BackupAndRestore(
-        backup_dir=f"{final_out}/backup", save_freq=cfg.checkpoint_steps or "epoch",
-        delete_checkpoint=True)
-    unfreezing = []
+    unfreezing = None
     if cfg.gradual_unfreeze:
-        schedule = unfreezing_schedule(plan, [v.name for v in encoder.weights], cfg.epochs)
-        unfreezing = [GradualUnfreezing(encoder, schedule)]
-        unfreezing[0].prepare(model, strategy)
-    all_callbacks = [backup, *unfreezing, ResumeReporter(), ThroughputLogger(global_batch),
-                     keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"),
-                     *callbacks]
+        unfreezing = GradualUnfreezing(encoder, unfreezing_schedule(
+            plan, [v.name for v in encoder.weights], cfg.epochs))
+        unfreezing.prepare(model, strategy)
     class_weight = None
     if cfg.class_weighting == "balanced":
-        class_weight = balanced_class_weights(metadata)
-        print("class weights: " + ", ".join(f"{metadata['labels'][i]}={w:.3f}"
+        class_weight = balanced_class_weights(examples.labels,
+                                              examples.splits["train"].per_label)
+        print("class weights: " + ", ".join(f"{examples.labels[i]}={w:.3f}"
                                             for i, w in class_weight.items()), flush=True)
     if verbose is None:  # a progress bar on a terminal, one line per epoch in logs
         verbose = 1 if sys.stdout.isatty() else 2
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
-                    steps_per_epoch=steps_per_epoch, callbacks=all_callbacks, verbose=verbose,
-                    class_weight=class_weight)
+                    steps_per_epoch=steps_per_epoch, verbose=verbose, class_weight=class_weight,
+                    callbacks=make_callbacks(cfg, out, f"{final_out}/backup", global_batch,
+                                             unfreezing, list(callbacks)))
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
-
-    model_dir = f"{out}/model"
-    model.save(model_dir, include_optimizer=False)
+    model.save(f"{out}/model", include_optimizer=False)
     keras.mixed_precision.set_global_policy("float32")
-    report = {"freeze": plan.spec, "trainable_variables": sorted(plan.trainable),
-              "unused_blocks": list(plan.unused_blocks), "table": table,
-              "trainable_params": trainable_params,
-              "total_params": sum(row["params"] for row in table),
-              "global_batch_size": global_batch, "replicas": replicas,
-              "max_seq_length": max_len, "labels": metadata["labels"],
-              "config": dataclasses.asdict(cfg)}
-    if chief:
-        with tf.io.gfile.GFile(f"{out}/history.json", "w") as f:
-            json.dump(history, f, indent=2)
-        with tf.io.gfile.GFile(f"{out}/freeze.json", "w") as f:
-            json.dump(report, f, indent=2)
+    report = make_report(cfg, plan, table, trainable_params, global_batch, replicas, examples,
+                         history)
+    if out == final_out:
+        report.save(out)
     else:
         tf.io.gfile.rmtree(out)
-        model_dir = f"{final_out}/model"
-    return TrainResult(model_dir=model_dir, history=history, trainable_params=trainable_params,
-                       freeze_table=table, global_batch_size=global_batch, replicas=replicas)
+    return TrainResult(model_dir=f"{final_out}/model", report=report)
 
 
 def _encoder_variables(encoder) -> list[tf.Variable]:
     """The encoder's weights (trainable or frozen), without bookkeeping like do_lower_case."""
     return [v for v in encoder.trainable_weights + encoder.non_trainable_weights
             if v.dtype == tf.float32]
-
-
-def load_trained_model(model_dir: str) -> keras.Model:
-    """Loads a model written by ``run_train`` (needs the bertpipe layers registered)."""
-    import components.train.model  # noqa: F401  (registers the custom layers)
-
-    return keras.models.load_model(model_dir, compile=False)

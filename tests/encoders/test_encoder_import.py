@@ -7,23 +7,26 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tensorflow_hub as hub
+import pytest
 
-from components.encoders.hub_export import INPUT_NAMES
-from components.encoders.info import read_encoder_info
-from components.train.freezing import block_of
+from components.contracts import ENCODER_INPUTS
+from components.contracts import EncoderInfo
+from components.freeze_spec import block_of
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "minilm_reference.npz"
 
 
+@pytest.mark.slow
 def test_sequence_output_matches_hugging_face(minilm_dir):
     ref = np.load(GOLDEN)
     assert ref["input_word_ids"].shape[0] >= 8
     encoder = tf.saved_model.load(minilm_dir)
-    out = encoder({k: tf.constant(ref[k]) for k in INPUT_NAMES}, training=False)
+    out = encoder({k: tf.constant(ref[k]) for k in ENCODER_INPUTS}, training=False)
     assert np.abs(out["sequence_output"].numpy() - ref["sequence_output"]).max() <= 1e-4
     assert np.abs(out["pooled_output"].numpy() - ref["pooled_output"]).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_hub_interface_and_block_names(minilm_dir):
     layer = hub.KerasLayer(minilm_dir, trainable=True)
     ids = tf.constant([[101, 7592, 102, 0]], tf.int32)
@@ -46,6 +49,6 @@ def test_hub_interface_and_block_names(minilm_dir):
     loaded = tf.saved_model.load(minilm_dir)
     assert bool(loaded.do_lower_case.numpy()) is True
     assert len(loaded.trainable_variables) == 103
-    info = read_encoder_info(minilm_dir)
+    info = EncoderInfo.load(minilm_dir)
     assert Path(info.vocab_file).read_text().splitlines()[101] == "[CLS]"
     assert (info.num_layers, info.hidden_size, info.do_lower_case) == (6, 384, True)

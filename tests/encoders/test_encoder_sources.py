@@ -15,12 +15,13 @@ from components.config import ConfigError
 from components.encoders.bert import BertEncoder
 from components.encoders.bert_config import BertConfig
 from components.encoders.hf_safetensors import load_hf_bert
-from components.encoders.hub_export import INPUT_NAMES, save_hub_encoder
-from components.encoders.info import ENCODER_INFO
+from components.contracts import ENCODER_INPUTS
+from components.encoders.hub_export import save_hub_encoder
+from components.contracts import EncoderInfo
 from components.encoders.sources import (encoder_variable_names, import_encoder,
                                          resolve_hf_folder, source_kind)
 from components.encoders.tf_checkpoint import write_tf_bert_checkpoint
-from components.train.freeze_spec import block_of
+from components.freeze_spec import block_of
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "minilm_reference.npz"
 
@@ -28,9 +29,10 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "minilm_reference.npz"
 def sequence_output(encoder_dir) -> np.ndarray:
     ref = np.load(GOLDEN)
     encoder = tf.saved_model.load(str(encoder_dir))
-    return encoder({k: tf.constant(ref[k]) for k in INPUT_NAMES})["sequence_output"].numpy()
+    return encoder({k: tf.constant(ref[k]) for k in ENCODER_INPUTS})["sequence_output"].numpy()
 
 
+@pytest.mark.slow
 def test_original_tf_checkpoint_matches_safetensors_import(minilm_dir, tmp_path):
     folder = resolve_hf_folder("minilm-l6")
     _, weights, _ = load_hf_bert(folder)
@@ -44,6 +46,7 @@ def test_original_tf_checkpoint_matches_safetensors_import(minilm_dir, tmp_path)
     assert np.abs(sequence_output(tmp_path / "from_ckpt") - sequence_output(minilm_dir)).max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_hugging_face_names_with_bert_prefix(minilm_dir, tmp_path):
     folder = resolve_hf_folder("minilm-l6")
     prefixed = tmp_path / "prefixed"
@@ -74,7 +77,7 @@ def tf_hub_style_encoder(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("hub") / "bert_en_uncased_tiny"
     save_hub_encoder(BertEncoder(config, seed=3, rename=model_garden_names(config)),
                      folder / "vocab.txt", True, out, source="test")
-    (out / "assets" / ENCODER_INFO).unlink()
+    (out / EncoderInfo.FILE).unlink()
     return out
 
 
@@ -87,13 +90,13 @@ def test_tf_hub_savedmodel_blocks_are_discovered(tf_hub_style_encoder, tmp_path)
     info = import_encoder(str(tf_hub_style_encoder), tmp_path / "imported")
     assert (info.num_layers, info.hidden_size, info.max_position_embeddings) == (3, 32, 128)
     assert info.do_lower_case is True
-    raw = json.loads((tmp_path / "imported" / "assets" / ENCODER_INFO).read_text())
+    raw = json.loads((tmp_path / "imported" / EncoderInfo.FILE).read_text())
     assert raw["variable_names"] == names
     assert np.array_equal(sequence_output(tmp_path / "imported"),
                           sequence_output(tf_hub_style_encoder))
 
 
-def test_freezing_a_tf_hub_encoder_by_discovered_blocks(tf_hub_style_encoder, preprocessed,
+def test_freezing_a_tf_hub_encoder_by_discovered_blocks(tf_hub_style_encoder, preprocessed_tiny,
                                                         two_cpu_strategy, tmp_path):
     from components.config import TrainConfig
     from components.train.trainer import run_train
@@ -102,15 +105,15 @@ def test_freezing_a_tf_hub_encoder_by_discovered_blocks(tf_hub_style_encoder, pr
     before = {v.name: v.numpy() for v in tf.saved_model.load(str(tmp_path / "enc")).variables}
     result = run_train(TrainConfig(freeze="first:1", epochs=1, batch_size=16,
                                    learning_rate=1e-3, pooling="pooled"),
-                       str(tmp_path / "enc"), preprocessed.output_dir, str(tmp_path / "train"),
+                       str(tmp_path / "enc"), preprocessed_tiny.output_dir, str(tmp_path / "train"),
                        strategy=two_cpu_strategy, verbose=0)
     status = {row["block"]: row["status"] for row in result.freeze_table}
     assert status == {"embeddings": "frozen", "layer_0": "frozen", "layer_1": "trainable",
                       "layer_2": "trainable", "pooler": "trainable",
                       "classifier_head": "trainable"}
-    from components.train.trainer import load_trained_model
+    from components.model.classifier import load_classifier
 
-    after = {v.name: v.numpy() for v in load_trained_model(result.model_dir).variables}
+    after = {v.name: v.numpy() for v in load_classifier(result.model_dir).variables}
     compared = [n for n in before if block_of(n) != "other"]
     assert len(compared) == 3 * 16 + 5 + 2 and all(n in after for n in compared)
     for name in compared:

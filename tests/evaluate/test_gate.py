@@ -10,7 +10,11 @@ import pytest
 from kfp import dsl
 from kfp.dsl import Dataset, Model
 
-from components.evaluate.blessing import BLESSED_FILE, decide, version_name
+from components.contracts import BlessedModel
+from components.evaluate.blessing import decide
+from components.export.publish import version_name
+
+BLESSED_FILE = BlessedModel.FILE
 from pipelines.local_run import init_local
 from pipelines.pipeline import judge_and_export
 
@@ -29,7 +33,7 @@ def judge(train_uri: str, examples_uri: str, encoder_uri: str, min_metric: float
 
 
 @pytest.fixture(scope="module")
-def weak_model(minilm_dir, preprocessed, tmp_path_factory):
+def weak_model(tiny_encoder_dir, preprocessed_tiny, tmp_path_factory):
     """Feature extraction on 64 examples: imperfect, so that thresholds can sit above it."""
     from components.config import TrainConfig
     from components.evaluate.evaluator import run_evaluate
@@ -37,9 +41,9 @@ def weak_model(minilm_dir, preprocessed, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("weak")
     run_train(TrainConfig(freeze="all", epochs=1, batch_size=16, learning_rate=1e-3,
-                          max_train_examples=64), minilm_dir, preprocessed.output_dir, str(out),
-              verbose=0)
-    accuracy = run_evaluate(str(out), preprocessed.output_dir)["splits"]["eval"]["accuracy"]
+                          max_train_examples=64), tiny_encoder_dir, preprocessed_tiny.output_dir,
+              str(out), verbose=0)
+    accuracy = run_evaluate(str(out), preprocessed_tiny.output_dir).eval_metrics["accuracy"]
     assert accuracy < 0.98
     return str(out), accuracy
 
@@ -55,20 +59,19 @@ def _run(tmp_path: Path, weak_model, preprocessed, minilm_dir, **params):
 
 
 def _write_blessed(root: Path, accuracy: float) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / BLESSED_FILE).write_text(json.dumps(
-        {"version": "earlier", "path": str(root / "earlier"), "main_metric": "accuracy",
-         "value": accuracy, "metrics": {"accuracy": accuracy}}))
+    BlessedModel(version="earlier", path=str(root / "earlier"), main_metric="accuracy",
+                 value=accuracy, metrics={"accuracy": accuracy},
+                 published_utc="2026-11-21T03:00:00+00:00").save(str(root))
 
 
 @pytest.mark.slow
-def test_gate_blesses_exports_and_publishes_or_stops(weak_model, preprocessed, minilm_dir,
-                                                     tmp_path):
+def test_gate_blesses_exports_and_publishes_or_stops(weak_model, preprocessed_tiny,
+                                                     tiny_encoder_dir, tmp_path):
     _, accuracy = weak_model
     root = tmp_path / "blessed"
     # Above the threshold and above the last blessed model (within the allowed regression).
     _write_blessed(root, accuracy + 0.005)
-    metrics, run_dir = _run(tmp_path, weak_model, preprocessed, minilm_dir,
+    metrics, run_dir = _run(tmp_path, weak_model, preprocessed_tiny, tiny_encoder_dir,
                             min_metric=accuracy - 0.1, max_regression=0.01,
                             blessed_root=str(root))
     assert metrics["blessed"] == 1.0 and metrics["blessing"].startswith("blessed:")
@@ -87,7 +90,7 @@ def test_gate_blesses_exports_and_publishes_or_stops(weak_model, preprocessed, m
     assert (Path(record["path"]) / "model_card.json").exists()
 
     # Below the absolute threshold: not exported, nothing published, the run still succeeds.
-    metrics, run_dir = _run(tmp_path, weak_model, preprocessed, minilm_dir,
+    metrics, run_dir = _run(tmp_path, weak_model, preprocessed_tiny, tiny_encoder_dir,
                             min_metric=min(accuracy + 0.01, 1.0), max_regression=0.01,
                             blessed_root=str(root))
     assert metrics["blessed"] == 0.0 and "< threshold" in metrics["blessing"]
@@ -96,14 +99,14 @@ def test_gate_blesses_exports_and_publishes_or_stops(weak_model, preprocessed, m
 
     # Below the last blessed model minus the allowed regression.
     _write_blessed(root, accuracy + 0.05)
-    metrics, run_dir = _run(tmp_path, weak_model, preprocessed, minilm_dir,
+    metrics, run_dir = _run(tmp_path, weak_model, preprocessed_tiny, tiny_encoder_dir,
                             min_metric=0.0, max_regression=0.01, blessed_root=str(root))
     assert metrics["blessed"] == 0.0 and "< last blessed" in metrics["blessing"]
     assert not (run_dir / "export").exists()
 
 
 def test_decide_rules_and_version_names(tmp_path):
-    evaluation = {"splits": {"eval": {"accuracy": 0.80, "macro_f1": 0.78}}}
+    evaluation = {"accuracy": 0.80, "macro_f1": 0.78}  # the eval split's metrics
     assert decide(evaluation, "accuracy", 0.7, 0.01, "").blessed
     assert not decide(evaluation, "accuracy", 0.81, 0.01, "").blessed
     _write_blessed(tmp_path, 0.805)

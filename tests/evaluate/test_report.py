@@ -3,6 +3,7 @@ Markdown summary and the KFP metric scalars, from a real trained model."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -11,7 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from components.evaluate.evaluator import read_evaluation, run_evaluate, write_evaluation
+from components.contracts import Evaluation
+from components.evaluate.evaluator import run_evaluate
 from components.evaluate.kfp_outputs import metric_scalars
 from components.evaluate.report import COLORS, markdown_summary, write_report
 
@@ -24,29 +26,31 @@ OFFLINE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @pytest.fixture(scope="module")
-def evaluation(trained, preprocessed, tmp_path_factory):
+def evaluation(trained_tiny, preprocessed_tiny, tmp_path_factory):
     from components.evaluate.blessing import decide
 
-    result = run_evaluate(str(trained.model_dir).rsplit("/model", 1)[0], preprocessed.output_dir)
-    result["blessing"] = decide(result, "accuracy", 0.5, 0.01, "").as_dict()
+    result = run_evaluate(str(trained_tiny.model_dir).rsplit("/model", 1)[0],
+                          preprocessed_tiny.output_dir)
+    result = dataclasses.replace(
+        result, blessing=decide(result.eval_metrics, "accuracy", 0.5, 0.01, ""))
     out = tmp_path_factory.mktemp("evaluation")
-    write_evaluation(result, str(out))
-    return read_evaluation(str(out))
+    result.save(str(out))
+    return Evaluation.load(str(out))
 
 
-def test_evaluation_covers_splits_slices_history_and_data(evaluation, preprocessed):
-    ev = evaluation["splits"]["eval"]
-    assert ev["examples"] == preprocessed.metadata["splits"]["eval"]["count"] >= 200
+def test_evaluation_covers_splits_slices_history_and_data(evaluation, preprocessed_tiny):
+    ev = evaluation.splits["eval"]
+    assert ev["examples"] == preprocessed_tiny.metadata["splits"]["eval"]["count"] >= 200
     for name in ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc", "log_loss"):
         assert 0.0 <= ev[name] <= (np.inf if name == "log_loss" else 1.0)
-    sliced = evaluation["slices"]["eval"]
+    sliced = evaluation.slices["eval"]
     assert sliced["column"] == "source" and set(sliced["values"]) == {"web", "app", "mail"}
     assert sum(v["examples"] for v in sliced["values"].values()) == ev["examples"]
-    assert evaluation["history"]["loss"] and evaluation["training"]["freeze"] == "last:2"
-    assert evaluation["data"]["splits"]["train"]["count"] > 0
+    assert evaluation.history["loss"] and evaluation.training["freeze"] == "last:2"
+    assert evaluation.data["splits"]["train"]["count"] > 0
     wrong = ev["examples"] - int(round(ev["accuracy"] * ev["examples"]))
-    assert len(evaluation["mistakes"]) == min(wrong, 20)
-    probs = [m["probability"] for m in evaluation["mistakes"]]
+    assert len(evaluation.mistakes) == min(wrong, 20)
+    probs = [m["probability"] for m in evaluation.mistakes]
     assert probs == sorted(probs, reverse=True)
     scalars = metric_scalars(evaluation)
     assert scalars["accuracy"] == ev["accuracy"] and scalars["blessed"] == 1.0

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.encoders.info import read_encoder_info
-from components.export.freeze import (ServingModule, _text_signature, export_model,
+from components.contracts import EncoderInfo
+from components.export.serving import (ServingModule, _text_signature, export_model,
                                       load_frozen_graph, variable_ops_in)
-from components.export.graph_tokenizer import GraphWordPiece
-from components.preprocess.tokenizer import WordPieceEncoder
-from components.train.data import feature_spec
-from components.train.trainer import load_trained_model
+from components.text.graph_wordpiece import GraphWordPiece
+from components.text.wordpiece import WordPieceEncoder
+from components.contracts import example_feature_spec
+from components.model.classifier import load_classifier
 
 NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 
@@ -62,7 +62,7 @@ FRESH_PROCESS = textwrap.dedent('''
 def eval_rows(preprocessed) -> tuple[dict[str, np.ndarray], list[str]]:
     """Every eval row of the fixture: its ids and the raw text the Beam job tokenized."""
     meta = preprocessed.metadata
-    spec = feature_spec(int(meta["max_seq_length"]))
+    spec = example_feature_spec(int(meta["max_seq_length"]))
     spec["text"] = tf.io.FixedLenFeature([], tf.string)
     files = sorted(tf.io.gfile.glob(preprocessed.split_pattern("eval")))
     ds = tf.data.TFRecordDataset(files, compression_type=meta["compression"] or "")
@@ -72,17 +72,20 @@ def eval_rows(preprocessed) -> tuple[dict[str, np.ndarray], list[str]]:
 
 
 @pytest.fixture(scope="module")
-def exported(trained, minilm_dir, preprocessed, tmp_path_factory) -> dict[str, str]:
+def exported(trained_tiny, tiny_encoder_dir, preprocessed_tiny,
+             tmp_path_factory) -> dict[str, str]:
     out = tmp_path_factory.mktemp("export")
-    return export_model(trained.model_dir, minilm_dir, preprocessed.metadata, str(out))
+    return export_model(trained_tiny.model_dir, tiny_encoder_dir, preprocessed_tiny.examples,
+                        str(out))
 
 
 @pytest.fixture(scope="module")
-def keras_eval(trained, preprocessed) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
+def keras_eval(trained_tiny,
+               preprocessed_tiny) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
     """Eval ids, texts and the trained Keras model's probabilities on them."""
-    ids, texts = eval_rows(preprocessed)
+    ids, texts = eval_rows(preprocessed_tiny)
     assert len(texts) >= 200
-    logits = load_trained_model(trained.model_dir)(ids, training=False)
+    logits = load_classifier(trained_tiny.model_dir)(ids, training=False)
     return ids, texts, tf.nn.softmax(logits).numpy()
 
 
@@ -95,11 +98,12 @@ def test_frozen_graph_has_no_variables(exported):
     assert not ops & {"VarHandleOp", "ReadVariableOp", "VariableV2"}
 
 
-def test_in_graph_tokenizer_gives_the_preprocessed_ids(minilm_dir, preprocessed, keras_eval):
+def test_in_graph_tokenizer_gives_the_preprocessed_ids(tiny_encoder_dir, preprocessed_tiny,
+                                                       keras_eval):
     ids, texts, _ = keras_eval
-    info = read_encoder_info(minilm_dir)
+    info = EncoderInfo.load(tiny_encoder_dir)
     tok = GraphWordPiece(info.vocab_file, info.do_lower_case,
-                         int(preprocessed.metadata["max_seq_length"]))
+                         int(preprocessed_tiny.metadata["max_seq_length"]))
     ours = tf.function(tok.encode)(tf.constant(texts))
     for name in NAMES:
         differ = int((ours[name].numpy() != ids[name]).any(axis=1).sum())
@@ -140,13 +144,14 @@ def test_exports_load_and_run_without_tensorflow_text(exported, keras_eval, tmp_
         assert np.abs(results[name] - keras_probs).max() <= 1e-5, name
 
 
-def test_pair_signature_tokenizes_both_texts(trained, minilm_dir, preprocessed, keras_eval):
+def test_pair_signature_tokenizes_both_texts(trained_tiny, tiny_encoder_dir, preprocessed_tiny,
+                                             keras_eval):
     """Pair tasks (second column or separator) serve ``text`` + ``text_pair``."""
     _, texts, _ = keras_eval
     firsts, seconds = texts[:40], texts[40:80]
-    info = read_encoder_info(minilm_dir)
-    max_len = int(preprocessed.metadata["max_seq_length"])
-    model = load_trained_model(trained.model_dir)
+    info = EncoderInfo.load(tiny_encoder_dir)
+    max_len = int(preprocessed_tiny.metadata["max_seq_length"])
+    model = load_classifier(trained_tiny.model_dir)
     serve = _text_signature(ServingModule(model, info.vocab_file, info.do_lower_case, max_len,
                                           ["neg", "pos"]), pair=True)
     raw = serve(text=tf.constant(firsts), text_pair=tf.constant(seconds))["probabilities"]

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from components.encoders.info import read_encoder_info
-from components.export.graph_tokenizer import CONTROL_PATTERN, KEEP_DELIM_PATTERN, GraphWordPiece
-from components.preprocess.tokenizer import WordPieceEncoder
+from components.contracts import EncoderInfo
+from components.text.graph_wordpiece import CONTROL_PATTERN, KEEP_DELIM_PATTERN, GraphWordPiece
+from components.text.wordpiece import WordPieceEncoder
 from fixtures import sentiment_rows
 
 CORPUS = Path(__file__).resolve().parents[1] / "golden" / "hard_strings.jsonl"
@@ -43,9 +43,10 @@ def mismatched_rows(ours: dict[str, tf.Tensor], ref: dict[str, np.ndarray]) -> l
 
 @pytest.fixture(scope="module")
 def vocab_file(minilm_dir) -> str:
-    return read_encoder_info(minilm_dir).vocab_file
+    return EncoderInfo.load(minilm_dir).vocab_file
 
 
+@pytest.mark.slow
 @CASINGS
 @pytest.mark.parametrize("max_len", [32, 128])
 def test_ids_equal_the_preprocess_tokenizer(vocab_file, lower, max_len):
@@ -65,6 +66,7 @@ def test_ids_equal_the_preprocess_tokenizer(vocab_file, lower, max_len):
                      f"e.g. {(strings[bad[0]], seconds[bad[0]])!r}")
 
 
+@pytest.mark.slow
 @CASINGS
 def test_every_code_point_tokenizes_as_the_reference(vocab_file, lower):
     """Each code point inside a word and alone: covers the whole normalisation table and
@@ -80,9 +82,9 @@ def test_every_code_point_tokenizes_as_the_reference(vocab_file, lower):
     assert not bad, f"{len(bad)}/{len(points)} code points differ, e.g. {bad[:3]!r}"
 
 
-def test_invalid_utf8_and_literal_special_tokens(vocab_file):
-    ours = tf.function(GraphWordPiece(vocab_file, True, 32).tokenize)
-    ref = WordPieceEncoder(vocab_file, True, 32)
+def test_invalid_utf8_and_literal_special_tokens(tiny_vocab_file):
+    ours = tf.function(GraphWordPiece(tiny_vocab_file, True, 32).tokenize)
+    ref = WordPieceEncoder(tiny_vocab_file, True, 32)
     raw = [b"caf\xc3 ok\xff\xfe", b"[CLS]x[SEP][MASK][cls][PAD]", b"a\xee\x80\x80[UNK]b",
            b"[[SEP]]", b""]
     got = ours(tf.constant(raw)).to_list()
@@ -90,8 +92,8 @@ def test_invalid_utf8_and_literal_special_tokens(vocab_file):
     assert got[1][:2] == [ref.cls_id, ref.vocab["x"]]
 
 
-def test_batch_of_64_reviews_is_fast(vocab_file):
-    tok = GraphWordPiece(vocab_file, True, 128)
+def test_batch_of_64_reviews_is_fast(tiny_vocab_file):
+    tok = GraphWordPiece(tiny_vocab_file, True, 128)
     encode = tf.function(tok.encode, input_signature=[tf.TensorSpec([None], tf.string)])
     texts = utf8([r["text"] * 3 for r in sentiment_rows(64, seed=1)])
     encode(texts)
@@ -119,7 +121,7 @@ NO_TF_TEXT = textwrap.dedent('''
     import sys
     sys.modules["tensorflow_text"] = None  # importing it now raises ImportError
     import tensorflow as tf
-    from components.export.graph_tokenizer import GraphWordPiece
+    from components.text.graph_wordpiece import GraphWordPiece
     tok = GraphWordPiece(sys.argv[1], True, 16)
     fn = tf.function(tok.encode).get_concrete_function(tf.TensorSpec([None], tf.string))
     graph = fn.graph.as_graph_def()
@@ -129,6 +131,7 @@ NO_TF_TEXT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_traces_without_tensorflow_text(vocab_file):
     """Tracing registers every op it uses, so this proves the graph needs core TF only."""
     proc = subprocess.run([sys.executable, "-c", NO_TF_TEXT, vocab_file], capture_output=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.export.freeze import export_model
+from components.export.serving import export_model
 from components.export.model_card import write_model_card
 
 REVIEWS = ["A superb film with a charming cast.", "Dull direction, stale script.",
@@ -17,10 +17,11 @@ REVIEWS = ["A superb film with a charming cast.", "Dull direction, stale script.
 
 
 @pytest.fixture(scope="module")
-def export_dir(trained, minilm_dir, preprocessed, tmp_path_factory) -> str:
+def export_dir(trained_tiny, tiny_encoder_dir, preprocessed_tiny, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("export"))
-    export_model(trained.model_dir, minilm_dir, preprocessed.metadata, out)
-    write_model_card(out, str(Path(trained.model_dir).parent), minilm_dir, preprocessed.metadata)
+    export_model(trained_tiny.model_dir, tiny_encoder_dir, preprocessed_tiny.examples, out)
+    write_model_card(out, str(Path(trained_tiny.model_dir).parent), tiny_encoder_dir,
+                     preprocessed_tiny.examples)
     return out
 
 
@@ -29,16 +30,18 @@ def bertpipe(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
                           capture_output=True, text=True, timeout=300)
 
 
-def test_model_card_describes_the_export(export_dir, preprocessed):
+def test_model_card_describes_the_export(export_dir, preprocessed_tiny):
     card = json.loads((Path(export_dir) / "model_card.json").read_text())
     assert card["labels"] == ["neg", "pos"] and card["max_seq_length"] == 32
-    assert card["tokenizer"]["vocab_sha256"] == preprocessed.metadata["tokenizer"]["vocab_sha256"]
+    assert (card["tokenizer"]["vocab_sha256"]
+            == preprocessed_tiny.metadata["tokenizer"]["vocab_sha256"])
     assert (Path(export_dir) / card["tokenizer"]["vocab_file"]).is_file()
     assert card["training"]["freeze"] == "last:2" and card["training"]["trainable_params"] > 0
     assert card["versions"]["tensorflow"] and card["versions"]["bertpipe"]
     assert set(card["exports"]["serving_model"]["signatures"]) == {"serving_default", "from_ids"}
 
 
+@pytest.mark.slow
 def test_predict_from_file_and_stdin_in_every_format(export_dir, tmp_path):
     lines = tmp_path / "reviews.txt"
     lines.write_text("\n".join(REVIEWS) + "\n\n")

@@ -1,4 +1,4 @@
-"""Generates components/preprocess/unicode_compat.py (commit the output).
+"""Generates components/text/unicode_compat.py (commit the output).
 
 Python's ``unicodedata`` (Unicode 14+) and Hugging Face's Rust normalizer (older Unicode tables)
 disagree on a few hundred code points assigned in recent Unicode versions: Python calls them
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from components.encoders.sources import resolve_hf_folder  # noqa: E402
 
-OUT = ROOT / "components" / "preprocess" / "unicode_compat.py"
+OUT = ROOT / "components" / "text" / "unicode_compat.py"
 
 
 def ranges(points: list[int]) -> list[tuple[int, int]]:

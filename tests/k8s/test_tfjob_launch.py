@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from kubernetes import client
 
-from components.train.tfjob import (TFJobError, TFJobFailed, TFJobTimeout, launch_tfjob,
-                                    render_tfjob)
+from components.train.tfjob import (TFJobError, TFJobFailed, TFJobSpec, TFJobTimeout,
+                                    launch_tfjob, render_tfjob)
 
 NS = "team-a"
 NAME = "bertpipe-train-5e6f"
@@ -129,9 +129,9 @@ def _status(code, reason, message):
 
 @pytest.fixture()
 def manifest():
-    return render_tfjob(NAME, "registry.example.com/bertpipe:0.1.0-gpu", 2, 1,
-                        "gs://b/enc", "gs://b/ex", "gs://b/model", {"epochs": 1},
-                        namespace=NS)
+    return render_tfjob(TFJobSpec(NAME, "registry.example.com/bertpipe:0.1.0-gpu", 2, 1,
+                                  "gs://b/enc", "gs://b/ex", "gs://b/model", {"epochs": 1},
+                                  namespace=NS))
 
 
 def _launch(recorder, manifest, timeout_s=10.0, lines=None):
@@ -218,9 +218,12 @@ def test_component_launches_the_tfjob_and_logs_the_chief_outputs(tmp_path, monke
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()
-    (model_dir / "history.json").write_text(json.dumps({"accuracy": [0.5, 0.75]}))
-    (model_dir / "freeze.json").write_text(json.dumps(
-        {"trainable_params": 770, "global_batch_size": 32, "replicas": 2}))
+    from components.contracts import TrainingReport
+
+    TrainingReport(freeze="all", trainable_variables=[], unused_blocks=[], table=[],
+                   trainable_params=770, total_params=1000, global_batch_size=32, replicas=2,
+                   max_seq_length=64, labels=["neg", "pos"], config={},
+                   history={"accuracy": [0.5, 0.75]}).save(str(model_dir))
     monkeypatch.setattr(tfjob, "worker_location", lambda uri, path, mount: path)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     sigterm = signal.getsignal(signal.SIGTERM)

@@ -1,5 +1,5 @@
-"""render_tfjob: the manifest a pipeline run creates, checked against the schemas and against
-the real ``bertpipe train`` argument parser; bad input is one clear line."""
+"""TFJobSpec / render_tfjob: the manifest a pipeline run creates, checked against the schemas
+and against the real ``bertpipe train`` argument parser; bad input is one clear line."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import pytest
 
 from components.config import ConfigError, TrainConfig
 from components.train import tfjob
-from components.train.tfjob import (collect_train_outputs, owner_reference, render_tfjob,
-                                    worker_location)
+from components.contracts import TrainingReport
+from components.errors import ContractError
+from components.train.kfp_outputs import train_outputs
+from components.train.tfjob import (TFJobSpec, owner_reference,
+                                    render_tfjob, worker_location)
 from k8s_schema import validate_tfjob
 
 IMAGE = "registry.example.com/team/bertpipe:0.1.0-gpu"
@@ -25,7 +28,7 @@ def _render(**overrides):
                 output_dir="gs://bucket/run/model", train_args=dataclasses.asdict(CFG),
                 namespace="team-a", service_account="trainer")
     args.update(overrides)
-    return render_tfjob(**args)
+    return render_tfjob(TFJobSpec(**args))
 
 
 def _pod(job):
@@ -145,6 +148,24 @@ def test_bad_input_is_one_clear_line(overrides, message):
     assert "\n" not in str(info.value)
 
 
+def test_spec_is_checked_when_made_and_cannot_change_after():
+    """Bad input fails when the spec is made (before any template is read), and a made spec
+    is frozen, its train_args a copy: rendering it later gives the manifest it was checked for."""
+    args = dict(name="bertpipe-train-1a2b3c4d", image=IMAGE, workers=1, gpus_per_worker=0,
+                encoder_dir="gs://b/enc", examples_dir="gs://b/ex", output_dir="gs://b/model",
+                train_args={"epochs": 2})
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        TFJobSpec(**{**args, "workers": 0})
+    spec = TFJobSpec(**args)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.workers = 0
+    args["train_args"]["epochs"] = 0
+    with pytest.raises(TypeError):
+        spec.train_args["epochs"] = 0
+    assert spec.render() == render_tfjob(spec)
+    assert "--epochs=2" in _pod(spec.render())["containers"][0]["args"]
+
+
 def test_worker_location():
     assert worker_location("gs://b/run/model/", "/gcs/b/run/model") == "gs://b/run/model"
     assert worker_location("/mnt/bertpipe/runs/x/model", "/mnt/bertpipe/runs/x/model") == \
@@ -171,17 +192,21 @@ def test_owner_reference_only_in_the_same_namespace(tmp_path, monkeypatch):
     assert owner_reference("team-a", str(ns_file)) is None
 
 
-def test_collect_train_outputs(tmp_path):
-    (tmp_path / "history.json").write_text(json.dumps({"loss": [0.7, 0.4],
-                                                       "val_accuracy": [0.6, 0.8]}))
-    (tmp_path / "freeze.json").write_text(json.dumps({"trainable_params": 770,
-                                                      "global_batch_size": 32, "replicas": 4}))
-    metrics, metadata = collect_train_outputs(str(tmp_path))
+def test_train_outputs_from_the_chiefs_report(tmp_path):
+    """What the TFJob step logs comes from the chief's TrainingReport, as in the single-pod
+    step; a job that left no report fails with a line naming the file."""
+    report = TrainingReport(
+        freeze="last:2", trainable_variables=[], unused_blocks=[], table=[],
+        trainable_params=770, total_params=1000, global_batch_size=32, replicas=4,
+        max_seq_length=64, labels=["neg", "pos"], config={},
+        history={"loss": [0.7, 0.4], "val_accuracy": [0.6, 0.8]})
+    report.save(str(tmp_path))
+    metrics, metadata = train_outputs(TrainingReport.load(str(tmp_path)))
     assert metrics == {"trainable_params": 770, "global_batch_size": 32, "final_loss": 0.4,
                        "final_val_accuracy": 0.8}
     assert metadata == {"trainable_params": 770, "replicas": 4, "framework": "tensorflow"}
-    with pytest.raises(tfjob.TFJobError, match="no readable history.json"):
-        collect_train_outputs(str(tmp_path / "empty"))
+    with pytest.raises(ContractError, match="empty/training_report.json: missing"):
+        TrainingReport.load(str(tmp_path / "empty"))
 
 
 def test_component_takes_the_train_inputs_plus_the_cluster_shape():

@@ -55,6 +55,7 @@ def test_bad_config_fails_fast_with_one_line(args, expected, sentiment_csv, tmp_
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+@pytest.mark.slow
 def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
     from fixtures import sentiment_rows, write_csv
 
@@ -75,3 +76,18 @@ def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
                   "--max-rejected-fraction", "0.2", "--output-dir", str(tmp_path / "ok"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "dead_letters=3 labels=neg,pos" in ok.stdout
+
+
+def test_debug_shows_the_traceback_behind_the_one_line(tmp_path):
+    """Any failure ends in one line on stderr; --debug (or BERTPIPE_DEBUG=1) shows the
+    traceback first, the same last line after it."""
+    (tmp_path / "model_card.json").write_text('{"kind": "bertpipe.model_card", '
+                                              '"schema_version": 9}')
+    plain = bertpipe("predict", str(tmp_path), "--input", "-")
+    debug = bertpipe("--debug", "predict", str(tmp_path), "--input", "-")
+    line = (f"bertpipe: error: {tmp_path}/model_card.json: schema version 9, this bertpipe "
+            f"reads version 1 of ModelCard: rerun the step that wrote it with this version")
+    assert plain.returncode == debug.returncode == 1
+    assert plain.stderr.strip() == line
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == line

@@ -11,9 +11,9 @@ import pytest
 import tensorflow as tf
 
 from components.config import DataConfig
-from components.encoders.info import read_encoder_info
+from components.contracts import EncoderInfo
 from components.preprocess.pipeline import TooManyRejected, run_preprocess, split_of
-from components.preprocess.tokenizer import WordPieceEncoder
+from components.text.wordpiece import WordPieceEncoder
 from fixtures import sentiment_rows, write_csv
 
 
@@ -62,10 +62,10 @@ EXPECTED_DEAD = [
 ]
 
 
-def test_each_bad_row_is_a_dead_letter_with_its_reason(minilm_dir, messy_dir, tmp_path):
+def test_each_bad_row_is_a_dead_letter_with_its_reason(tiny_encoder_dir, messy_dir, tmp_path):
     data = DataConfig(data_path=str(messy_dir), label_vocab="neg,pos", split_key_column="group",
                       max_rejected_fraction=0.3, max_seq_length=24)
-    result = run_preprocess(data, minilm_dir, str(tmp_path / "out"))
+    result = run_preprocess(data, tiny_encoder_dir, str(tmp_path / "out"))
     dead = [json.loads(x) for x in (tmp_path / "out" / "dead_letter.jsonl").read_text().splitlines()]
     got = sorted((Path(d["source"]).name, d["line"], d["error"]) for d in dead)
     assert [(s, n) for s, n, _ in got] == [(s, n) for s, n, _ in EXPECTED_DEAD]
@@ -78,10 +78,10 @@ def test_each_bad_row_is_a_dead_letter_with_its_reason(minilm_dir, messy_dir, tm
     assert len(texts) == 40 and "Json review 9: superb and moving." in texts
 
 
-def test_too_many_rejected_fails_with_one_line(minilm_dir, messy_dir, tmp_path):
+def test_too_many_rejected_fails_with_one_line(tiny_encoder_dir, messy_dir, tmp_path):
     data = DataConfig(data_path=str(messy_dir), label_vocab="neg,pos", max_seq_length=24)
     with pytest.raises(TooManyRejected) as err:
-        run_preprocess(data, minilm_dir, str(tmp_path / "out"))
+        run_preprocess(data, tiny_encoder_dir, str(tmp_path / "out"))
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith("7 of 47 rows rejected (14.9% > max_rejected_fraction 10%)")
@@ -89,16 +89,16 @@ def test_too_many_rejected_fails_with_one_line(minilm_dir, messy_dir, tmp_path):
     assert (tmp_path / "out" / "dead_letter.jsonl").exists()
 
 
-def test_inline_pairs_int_labels_and_parquet(minilm_dir, tmp_path):
+def test_inline_pairs_int_labels_and_parquet(tiny_encoder_dir, tmp_path):
     rows = [{"text": f"A man plays guitar {i}. ||| Someone makes music {i}.", "label": [0, 2, 10][i % 3],
              "id": i} for i in range(30)]
     path = tmp_path / "pairs.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
     data = DataConfig(data_path=str(path), text_pair_separator="|||", split_key_column="id",
                       max_seq_length=24, gzip=True)
-    result = run_preprocess(data, minilm_dir, str(tmp_path / "out"))
+    result = run_preprocess(data, tiny_encoder_dir, str(tmp_path / "out"))
     assert result.metadata["labels"] == ["0", "2", "10"]  # numeric order
-    info = read_encoder_info(minilm_dir)
+    info = EncoderInfo.load(tiny_encoder_dir)
     encoder = WordPieceEncoder(info.vocab_file, True, 24)
     seen = 0
     for split in ("train", "eval"):
@@ -111,10 +111,10 @@ def test_inline_pairs_int_labels_and_parquet(minilm_dir, tmp_path):
     assert seen == 30
 
 
-def test_three_way_split_keeps_groups_whole(minilm_dir, sentiment_csv, tmp_path):
+def test_three_way_split_keeps_groups_whole(tiny_encoder_dir, sentiment_csv, tmp_path):
     data = DataConfig(data_path=str(sentiment_csv), split_key_column="group", eval_fraction=0.2,
                       test_fraction=0.2, max_seq_length=32)
-    result = run_preprocess(data, minilm_dir, str(tmp_path / "out"))
+    result = run_preprocess(data, tiny_encoder_dir, str(tmp_path / "out"))
     rows = {r["text"]: r["group"] for r in sentiment_rows(600)}
     groups = {s: {rows[text_of(e)] for e in examples(result, s)} for s in ("train", "eval", "test")}
     assert all(groups.values())
@@ -125,7 +125,7 @@ def test_three_way_split_keeps_groups_whole(minilm_dir, sentiment_csv, tmp_path)
     # Keyed by the text instead, related rows straddle the splits.
     by_text = run_preprocess(DataConfig(data_path=str(sentiment_csv), eval_fraction=0.2,
                                         test_fraction=0.2, max_seq_length=32),
-                             minilm_dir, str(tmp_path / "by_text"))
+                             tiny_encoder_dir, str(tmp_path / "by_text"))
     text_groups = {s: {rows[text_of(e)] for e in examples(by_text, s)} for s in ("train", "eval")}
     assert text_groups["train"] & text_groups["eval"]
     stats = result.metadata["stats"]
@@ -136,11 +136,12 @@ def test_three_way_split_keeps_groups_whole(minilm_dir, sentiment_csv, tmp_path)
         assert 0 <= s["truncation_rate"] <= 1 and 0 <= s["unk_rate"] < 0.05
 
 
-def test_multiprocess_runner_gives_identical_bytes(minilm_dir, sentiment_csv, tmp_path):
+@pytest.mark.slow
+def test_multiprocess_runner_gives_identical_bytes(tiny_encoder_dir, sentiment_csv, tmp_path):
     def run(name: str, options: str):
         data = DataConfig(data_path=str(sentiment_csv), split_key_column="group",
                           max_seq_length=32, num_shards=3, beam_options=options)
-        return run_preprocess(data, minilm_dir, str(tmp_path / name))
+        return run_preprocess(data, tiny_encoder_dir, str(tmp_path / name))
 
     one = run("one", "")
     two = run("two", "--direct_num_workers=2 --direct_running_mode=multi_processing")

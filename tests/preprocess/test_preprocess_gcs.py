@@ -61,17 +61,19 @@ def gcs(monkeypatch):
     proc.wait(timeout=10)
 
 
-def test_gs_input_and_output_match_local_run(gcs, minilm_dir, sentiment_csv, preprocessed):
+def test_gs_input_and_output_match_local_run(gcs, tiny_encoder_dir, sentiment_csv,
+                                             preprocessed_tiny):
     gcs.blob("data/sentiment.csv").upload_from_filename(str(sentiment_csv))
     data = DataConfig(data_path=f"gs://{BUCKET}/data/", **FIXTURE_DATA)
-    result = run_preprocess(data, minilm_dir, f"gs://{BUCKET}/out")
+    result = run_preprocess(data, tiny_encoder_dir, f"gs://{BUCKET}/out")
     names = sorted(b.name for b in gcs.client.list_blobs(BUCKET, prefix="out/"))
     assert "out/metadata.json" in names and "out/dead_letter.jsonl" in names
     for split in ("train", "eval"):
         remote = [n for n in names if n.startswith(f"out/{split}/part-")]
-        local = sorted(preprocessed.output_dir + f"/{split}/" + n.rsplit("/", 1)[-1] for n in remote)
+        local = sorted(preprocessed_tiny.output_dir + f"/{split}/" + n.rsplit("/", 1)[-1]
+                       for n in remote)
         assert remote and len(remote) == len(local)
         for name, path in zip(remote, local):
             assert gcs.blob(name).download_as_bytes() == open(path, "rb").read()
-    assert result.metadata["splits"] == preprocessed.metadata["splits"]
+    assert result.metadata["splits"] == preprocessed_tiny.metadata["splits"]
     assert not [n for n in names if "/.beam-temp" in n]

@@ -26,11 +26,11 @@ def feature(example: tf.train.Example, name: str):
     return list(f.int64_list.value) or [v.decode() for v in f.bytes_list.value]
 
 
-def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
-    meta = preprocessed.metadata
+def test_outputs_counts_and_group_split(preprocessed_tiny, sentiment_csv):
+    meta = preprocessed_tiny.metadata
     assert meta["labels"] == ["neg", "pos"]
-    train = read_examples(preprocessed.split_pattern("train"))
-    evals = read_examples(preprocessed.split_pattern("eval"))
+    train = read_examples(preprocessed_tiny.split_pattern("train"))
+    evals = read_examples(preprocessed_tiny.split_pattern("eval"))
     assert len(train) == meta["splits"]["train"]["count"]
     assert len(evals) == meta["splits"]["eval"]["count"]
     assert len(train) + len(evals) == 600 and meta["dead_letter"]["count"] == 0
@@ -51,20 +51,21 @@ def test_outputs_counts_and_group_split(preprocessed, sentiment_csv):
     assert meta["tokenizer"]["do_lower_case"] is True and len(meta["tokenizer"]["vocab_sha256"]) == 64
 
 
-def test_same_input_gives_identical_records(minilm_dir, sentiment_csv, preprocessed, tmp_path):
+def test_same_input_gives_identical_records(tiny_encoder_dir, sentiment_csv, preprocessed_tiny,
+                                            tmp_path):
     data = DataConfig(data_path=str(sentiment_csv), **FIXTURE_DATA)
-    again = run_preprocess(data, minilm_dir, str(tmp_path / "again"))
+    again = run_preprocess(data, tiny_encoder_dir, str(tmp_path / "again"))
     for split in ("train", "eval"):
         first = sorted(Path(p).read_bytes() for p in tf.io.gfile.glob(
-            preprocessed.split_pattern(split)))
+            preprocessed_tiny.split_pattern(split)))
         second = sorted(Path(p).read_bytes() for p in tf.io.gfile.glob(again.split_pattern(split)))
         assert first == second
     assert again.metadata["splits"] == json.loads(json.dumps(again.metadata["splits"]))
     assert ({s: v["per_label"] for s, v in again.metadata["splits"].items()}
-            == {s: v["per_label"] for s, v in preprocessed.metadata["splits"].items()})
+            == {s: v["per_label"] for s, v in preprocessed_tiny.metadata["splits"].items()})
 
 
-def test_bad_rows_go_to_dead_letters(minilm_dir, tmp_path):
+def test_bad_rows_go_to_dead_letters(tiny_encoder_dir, tmp_path):
     good = sentiment_rows(20)
     path = write_csv(tmp_path / "mixed.csv", good)
     with open(path, "a", encoding="utf-8") as f:
@@ -74,7 +75,7 @@ def test_bad_rows_go_to_dead_letters(minilm_dir, tmp_path):
     with open(path, "ab") as f:
         f.write(b'"bad \xff bytes",neg,g2\n')    # not UTF-8
     result = run_preprocess(DataConfig(data_path=str(path), max_seq_length=16,
-                                       max_rejected_fraction=0.2), minilm_dir,
+                                       max_rejected_fraction=0.2), tiny_encoder_dir,
                             str(tmp_path / "out"))
     dead = [json.loads(line) for line in
             (tmp_path / "out" / result.metadata["dead_letter"]["path"]).read_text().splitlines()]
@@ -85,14 +86,14 @@ def test_bad_rows_go_to_dead_letters(minilm_dir, tmp_path):
     assert total == 20
 
 
-def test_jsonl_input_and_pairs(minilm_dir, tmp_path):
+def test_jsonl_input_and_pairs(tiny_encoder_dir, tmp_path):
     path = tmp_path / "pairs.jsonl"
     rows = [{"premise": f"A man plays guitar number {i}.", "hypothesis": "Someone makes music.",
              "label": i % 3} for i in range(30)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
     data = DataConfig(data_path=str(path), text_column="premise", text_pair_column="hypothesis",
                       max_seq_length=24)
-    result = run_preprocess(data, minilm_dir, str(tmp_path / "out"))
+    result = run_preprocess(data, tiny_encoder_dir, str(tmp_path / "out"))
     assert result.metadata["labels"] == ["0", "1", "2"]
     assert result.metadata["dead_letter"]["count"] == 1
     examples = read_examples(result.split_pattern("train")) + read_examples(
@@ -107,8 +108,9 @@ def test_jsonl_input_and_pairs(minilm_dir, tmp_path):
     ({"label_column": "stars"}, "missing column(s) stars"),
     ({"data_path": "/nonexistent/*.csv"}, "no input files match"),
 ])
-def test_config_problems_fail_before_the_job(minilm_dir, sentiment_csv, tmp_path, change, message):
+def test_config_problems_fail_before_the_job(tiny_encoder_dir, sentiment_csv, tmp_path, change,
+                                             message):
     params = {"data_path": str(sentiment_csv), **change}
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        run_preprocess(DataConfig(**params), minilm_dir, str(tmp_path / "out"))
+        run_preprocess(DataConfig(**params), tiny_encoder_dir, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()

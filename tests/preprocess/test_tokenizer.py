@@ -10,7 +10,7 @@ from tokenizers import Tokenizer
 from tokenizers.implementations import BertWordPieceTokenizer
 
 from components.encoders.sources import resolve_hf_folder
-from components.preprocess.tokenizer import WordPieceEncoder, truncate_longest_first
+from components.text.wordpiece import WordPieceEncoder, truncate_longest_first
 from fixtures import sentiment_rows
 
 CORPUS = Path(__file__).resolve().parents[1] / "golden" / "hard_strings.jsonl"
@@ -35,6 +35,7 @@ def hf_fast_tokenizer(lower: bool, max_len: int) -> Tokenizer:
     return tok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lower", [True, False], ids=["uncased", "cased"])
 def test_ids_match_hugging_face(lower):
     max_len = 32

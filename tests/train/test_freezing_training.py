@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from components.config import ConfigError, TrainConfig
-from components.train.freezing import block_of, keras, plan_freezing
+from components.freeze_spec import block_of
+from components.keras import keras
+from components.model.freezing import plan_freezing
 from components.train.trainer import run_train
 
 
@@ -62,10 +64,15 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("freeze, pooling, should_train", MODES, ids=[m[0] + "-" + m[1] for m in MODES])
-def test_frozen_weights_bit_identical(freeze, pooling, should_train, minilm_dir,
-                                      preprocessed, two_cpu_strategy, tmp_path):
-    result, snap = train_with_snapshot(freeze, pooling, minilm_dir, preprocessed,
+# make test-fast trains three of the modes (whole tail blocks with the pooler, nothing, and
+# partial blocks); the others are in the slow tier.
+@pytest.mark.parametrize("freeze, pooling, should_train", [
+    pytest.param(*m, marks=[] if m[:2] in {("last:2", "pooled"), ("all", "mean"),
+                                           ("last:1+exclude:layer_norm", "mean")}
+                 else [pytest.mark.slow]) for m in MODES], ids=[m[0] + "-" + m[1] for m in MODES])
+def test_frozen_weights_bit_identical(freeze, pooling, should_train, tiny6_encoder_dir,
+                                      preprocessed_tiny, two_cpu_strategy, tmp_path):
+    result, snap = train_with_snapshot(freeze, pooling, tiny6_encoder_dir, preprocessed_tiny,
                                        two_cpu_strategy, tmp_path)
     assert result.replicas == 2
     encoder_vars = [n for n in snap.before if block_of(n) != "other"]
@@ -104,12 +111,11 @@ def test_plan_rejects_out_of_range_and_reports_partial_blocks():
     assert status["layer_0"] == "partial" and status["embeddings"] == "frozen"
 
 
+@pytest.mark.slow
 def test_hidden_head_layer_and_balanced_class_weights(minilm_dir, preprocessed, tmp_path):
     from components.train.trainer import balanced_class_weights
 
-    meta = {"labels": ["a", "b", "c"],
-            "splits": {"train": {"per_label": {"a": 60, "b": 30, "c": 10}}}}
-    weights = balanced_class_weights(meta)
+    weights = balanced_class_weights(["a", "b", "c"], {"a": 60, "b": 30, "c": 10})
     assert weights == pytest.approx({0: 100 / 180, 1: 100 / 90, 2: 100 / 30})
 
     cfg = TrainConfig(freeze="all", pooling="mean", epochs=1, batch_size=16, hidden_units=8,
@@ -128,13 +134,14 @@ class EpochSnapshot(keras.callbacks.Callback):
         self.values.append({v.name: v.numpy().copy() for v in self.model.variables})
 
 
-def test_gradual_unfreezing_adds_one_block_per_epoch(minilm_dir, preprocessed, two_cpu_strategy,
-                                                     tmp_path):
+@pytest.mark.slow
+def test_gradual_unfreezing_adds_one_block_per_epoch(tiny6_encoder_dir, preprocessed_tiny,
+                                                     two_cpu_strategy, tmp_path):
     snap = EpochSnapshot()
     cfg = TrainConfig(freeze="last:1", pooling="mean", epochs=3, batch_size=32,
                       learning_rate=1e-3, warmup_fraction=0.0, gradual_unfreeze=True,
                       max_train_examples=96)
-    run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "t"),
+    run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(tmp_path / "t"),
               strategy=two_cpu_strategy, verbose=0, callbacks=[snap])
 
     def changed(block: str, epoch: int) -> bool:
@@ -150,14 +157,16 @@ def test_gradual_unfreezing_adds_one_block_per_epoch(minilm_dir, preprocessed, t
         assert not any(changed(block, e) for e in range(3)), block
 
 
-def test_mixed_precision_and_xla_options_train(minilm_dir, preprocessed, tmp_path):
+@pytest.mark.slow
+def test_mixed_precision_and_xla_options_train(tiny_encoder_dir, preprocessed_tiny, tmp_path):
     cfg = TrainConfig(freeze="last:1", pooling="mean", epochs=1, batch_size=32,
                       max_train_examples=64, mixed_precision="mixed_bfloat16", xla=True)
-    result = run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "t"), verbose=0)
+    result = run_train(cfg, tiny_encoder_dir, preprocessed_tiny.output_dir, str(tmp_path / "t"),
+                       verbose=0)
     assert np.isfinite(result.history["loss"][-1])
-    from components.train.trainer import load_trained_model
+    from components.model.classifier import load_classifier
 
-    model = load_trained_model(result.model_dir)
+    model = load_classifier(result.model_dir)
     assert model.get_layer("head_dropout").compute_dtype == "bfloat16"
     assert model.output.dtype == "float32"
     assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards

@@ -17,7 +17,7 @@ WORKER = textwrap.dedent('''
     import sys, numpy as np
     import components
     from components.config import TrainConfig
-    from components.train.freezing import keras
+    from components.keras import keras
     from components.train.trainer import make_strategy, run_train
 
     class Dump(keras.callbacks.Callback):

@@ -61,7 +61,7 @@ def test_killed_run_resumes_from_backup(minilm_dir, preprocessed, tmp_path):
     assert (epoch, step) != (1, 0)
     assert not any(p.is_file() for p in backup.rglob("*"))  # deleted once training finished
 
-    a = run_evaluate(str(tmp_path / "plain"), preprocessed.output_dir)["splits"]["eval"]
-    b = run_evaluate(str(out), preprocessed.output_dir)["splits"]["eval"]
+    a = run_evaluate(str(tmp_path / "plain"), preprocessed.output_dir).eval_metrics
+    b = run_evaluate(str(out), preprocessed.output_dir).eval_metrics
     assert abs(a["accuracy"] - b["accuracy"]) <= 0.05
     assert abs(a["log_loss"] - b["log_loss"]) <= 0.15
