@@ -3,13 +3,17 @@
 Baseline (what a careful engineer would write without Beam): read the CSV with the csv module,
 tokenize with Hugging Face ``tokenizers`` (Rust, ``encode_batch``, all cores), build
 ``tf.train.Example`` records and write them with ``tf.io.TFRecordWriter`` (GZIP).
-Ours: ``run_preprocess`` on the DirectRunner with 1 worker (in-process) and 2 workers
-(multi-processing), which also validates rows, splits, shards, sorts and collects stats.
-Sizes: the Rotten Tomatoes snippets (12,808 rows) and a 10x replicated copy.
+Ours: ``run_preprocess`` on the DirectRunner with 1 worker (in-process; ``--workers 1,2`` adds
+2-worker multi-processing, slower on 2 cores), which also validates rows, splits, shards,
+sorts and collects stats. Sizes: the Rotten Tomatoes snippets (12,808 rows) and a 10x
+replicated copy. On a shared machine single runs are noisy, so the largest size runs baseline
+and Beam interleaved ``--repeats`` times (baseline, beam, baseline, beam, ...) and the figures
+are the medians; smaller sizes run once, for information.
 
-    .venv/bin/python benchmarks/preprocess.py [--sizes 1,10]
+    .venv/bin/python benchmarks/preprocess.py [--sizes 1,10] [--repeats 3] [--workers 1]
 
-The last output line is one JSON object with the figures.
+The last output line is one JSON object with the figures (``ratio``: median Beam rows/s over
+median baseline rows/s on the largest size; ``runs``: every run of that size).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -91,35 +96,53 @@ def beam_job(path: Path, encoder_dir: str, out: Path, workers: int) -> float:
     return time.perf_counter() - start
 
 
+def measure(data: Path, rows: int, encoder_dir: str, work: Path, repeats: int,
+            workers: list[int]) -> tuple[dict, list[dict]]:
+    """Baseline and Beam runs interleaved ``repeats`` times; the median rows/s of each."""
+    runs = []
+    for _ in range(repeats):
+        base_s = baseline(data, work / f"baseline_{data.stem}.tfrecord.gz")
+        run = {"baseline_rows_per_s": rows / base_s}
+        for w in workers:
+            out = work / f"beam_{data.stem}_w{w}"
+            shutil.rmtree(out, ignore_errors=True)  # every run writes a fresh folder
+            run[f"beam_{w}w_rows_per_s"] = rows / beam_job(data, encoder_dir, out, w)
+        runs.append({key: round(value, 1) for key, value in run.items()})
+    medians = {key: round(statistics.median(run[key] for run in runs), 1) for key in runs[0]}
+    return medians, runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,10")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the largest size")
+    parser.add_argument("--workers", default="1", help="Beam worker counts, e.g. 1,2")
     args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    workers = [int(x) for x in args.workers.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bertpipe-bench-"))
     try:
         encoder_dir = str(work / "encoder")
         import_encoder("minilm-l6", Path(encoder_dir))
         source = materialize_rotten_tomatoes()
         results = []
-        for times in (int(x) for x in args.sizes.split(",")):
+        for times in sizes:
             data = work / f"rt_x{times}.csv"
             rows = replicate(source, times, data)
-            base_s = baseline(data, work / f"baseline_x{times}.tfrecord.gz")
-            entry = {"size": f"{times}x", "rows": rows,
-                     "baseline_rows_per_s": rows / base_s}
-            for workers in (1, 2):
-                secs = beam_job(data, encoder_dir, work / f"beam_x{times}_w{workers}", workers)
-                entry[f"beam_{workers}w_rows_per_s"] = rows / secs
+            repeats = args.repeats if times == sizes[-1] else 1
+            medians, runs = measure(data, rows, encoder_dir, work, repeats, workers)
+            entry = {"size": f"{times}x", "rows": rows, "repeats": repeats, **medians}
             results.append(entry)
             print(json.dumps(entry), flush=True)
         big = results[-1]
-        best = max(big["beam_1w_rows_per_s"], big["beam_2w_rows_per_s"])
+        best = max(big[f"beam_{w}w_rows_per_s"] for w in workers)
         summary = {
             "benchmark": "preprocess", "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(), "size": big["size"], "rows": big["rows"],
-            "beam_rows_per_s": round(best, 1),
-            "baseline_rows_per_s": round(big["baseline_rows_per_s"], 1),
+            "beam_rows_per_s": best,
+            "baseline_rows_per_s": big["baseline_rows_per_s"],
             "ratio": round(best / big["baseline_rows_per_s"], 3),
+            "runs": runs,
             "results": results,
         }
         print(json.dumps(summary))

@@ -14,7 +14,8 @@ train/eval(/test) by a stable hash of the split-key column, and writes with Beam
 
 Records are assigned to shards and ordered within each shard by a hash of their content, so
 the same rows always give byte-identical files, wherever they are read from and whatever the
-runner's bundling.
+runner's bundling. Rows travel in batches of up to ``ROWS_PER_BATCH`` (one Beam element per
+batch, and per shard when writing): Beam's per-element cost is paid per batch, not per row.
 Any Beam runner works: ``data.beam_options`` holds standard Beam pipeline flags.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io import fileio
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -46,6 +49,7 @@ from components.contracts import (ENCODER_INPUTS, Columns, DeadLetters, EncoderI
 from components.errors import ConfigError
 from components.pinned_wheels import sha256_of
 from components.preprocess.datasets import resolve_data_path
+from components.preprocess.examples import serialize_examples
 from components.preprocess.rows import iter_records, read_header
 from components.preprocess.stats import SplitStats
 from components.text.wordpiece import MAX_CHARS_PER_WORD
@@ -53,6 +57,7 @@ from components.text.wordpiece import MAX_CHARS_PER_WORD
 SPLITS = ("train", "eval", "test")
 DEAD = "dead_letter"
 ROWS_PER_AUTO_SHARD = 20_000
+ROWS_PER_BATCH = 2048  # rows per Beam element from parsing to encoding (one tokenizer call)
 SINK_TEMP = ".beam-temp"
 log = logging.getLogger("bertpipe.preprocess")
 
@@ -133,7 +138,8 @@ def validate_inputs(data: DataConfig) -> list[str]:
 
 
 class ReadRows(beam.PTransform):
-    """File paths -> row records and error records (see ``rows.iter_records``)."""
+    """File paths -> lists of up to ``ROWS_PER_BATCH`` row and error records (see
+    ``rows.iter_records``)."""
 
     def __init__(self, files: list[str]):
         super().__init__()
@@ -170,84 +176,105 @@ class Progress:
 
 
 class ParseFile(beam.DoFn):
-    """One file -> its records (see ``rows.iter_records``), counting rows read."""
+    """One file -> its records (see ``rows.iter_records``) in lists of up to
+    ``ROWS_PER_BATCH``, counting rows read."""
 
     def setup(self) -> None:
         self._progress = Progress("read")
 
-    def process(self, readable):
-        for record in iter_records(readable.metadata.path, readable.open()):
-            self._progress.add()
-            yield record
+    def process(self, readable) -> Iterator[list[dict[str, Any]]]:
+        records = iter_records(readable.metadata.path, readable.open())
+        while batch := list(itertools.islice(records, ROWS_PER_BATCH)):
+            self._progress.add(len(batch))
+            yield batch
 
     def finish_bundle(self) -> None:
         self._progress.flush()
 
 
-class ValidateRow(beam.DoFn):
-    """Keeps usable rows as dicts with their split; routes the rest to the dead-letter output."""
+def _dead(record: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {"source": record["source"], "line": record["line"], "error": reason,
+            "raw": json.dumps(record["row"], ensure_ascii=False, default=str)[:2000]}
+
+
+def check_row(data: DataConfig, labels: set[str], row: dict[str, Any]
+              ) -> str | tuple[str, str | None, str, str]:
+    """A parsed row -> ``(text, text_pair, label, split key)``, or why it is rejected."""
+    text = row.get(data.text_column)
+    if text is None or not str(text).strip():
+        return f"missing or empty text column {data.text_column!r}"
+    text, pair = str(text), None
+    if data.text_pair_column:
+        pair = row.get(data.text_pair_column)
+        if pair is None:
+            return f"missing text pair column {data.text_pair_column!r}"
+        pair = str(pair)
+    elif data.text_pair_separator:
+        if data.text_pair_separator not in text:
+            return f"no {data.text_pair_separator!r} between the two sentences"
+        text, pair = text.split(data.text_pair_separator, 1)
+    label = row.get(data.label_column)
+    label = "" if label is None else str(label).strip()
+    if not label:
+        return f"missing or empty label column {data.label_column!r}"
+    if labels and label not in labels:
+        return f"unknown label {label!r} (label_vocab: {data.label_vocab})"
+    key = row.get(data.effective_split_key)
+    return text, pair, label, text if key is None else str(key)
+
+
+class ValidateRows(beam.DoFn):
+    """A list of records -> one column batch of the usable rows with their split and order
+    (main output: ``{"split", "order", "text", "text_pair", "label"[, "slice"]: [...]}``),
+    and a dead letter (tagged output) per rejected row."""
 
     def __init__(self, data: DataConfig):
         self._data = data
         self._labels = set(data.labels)
 
-    def process(self, record: dict[str, Any]) -> Iterator[Any]:
+    def process(self, records: list[dict[str, Any]]) -> Iterator[Any]:
         data = self._data
-        if "error" in record:
-            yield beam.pvalue.TaggedOutput(DEAD, record)
-            return
-        row = record["row"]
-
-        def dead(reason: str):
-            return beam.pvalue.TaggedOutput(DEAD, {
-                "source": record["source"], "line": record["line"], "error": reason,
-                "raw": json.dumps(row, ensure_ascii=False, default=str)[:2000]})
-
-        text = row.get(data.text_column)
-        if text is None or not str(text).strip():
-            yield dead(f"missing or empty text column {data.text_column!r}")
-            return
-        text, pair = str(text), None
-        if data.text_pair_column:
-            pair = row.get(data.text_pair_column)
-            if pair is None:
-                yield dead(f"missing text pair column {data.text_pair_column!r}")
-                return
-            pair = str(pair)
-        elif data.text_pair_separator:
-            if data.text_pair_separator not in text:
-                yield dead(f"no {data.text_pair_separator!r} between the two sentences")
-                return
-            text, pair = text.split(data.text_pair_separator, 1)
-        label = row.get(data.label_column)
-        label = "" if label is None else str(label).strip()
-        if not label:
-            yield dead(f"missing or empty label column {data.label_column!r}")
-            return
-        if self._labels and label not in self._labels:
-            yield dead(f"unknown label {label!r} (label_vocab: {data.label_vocab})")
-            return
-        key = row.get(data.effective_split_key)
-        key = text if key is None else str(key)
-        # Content, not file position: moving or renaming the input keeps the output identical.
-        order = hashlib.sha256(json.dumps([text, pair, label, key]).encode()).hexdigest()
-        record_out = {"split": split_of(key, data.eval_fraction, data.test_fraction),
-                      "order": order, "text": text, "text_pair": pair, "label": label}
-        if data.slice_column:
-            value = row.get(data.slice_column)
-            record_out["slice"] = "" if value is None else str(value)
-        yield record_out
+        columns = ("split", "order", "text", "text_pair", "label") + (
+            ("slice",) if data.slice_column else ())
+        batch: dict[str, list] = {name: [] for name in columns}
+        splits: dict[str, str] = {}  # split keys repeat (groups): hash each once per batch
+        for record in records:
+            if "error" in record:
+                yield beam.pvalue.TaggedOutput(DEAD, record)
+                continue
+            row = record["row"]
+            checked = check_row(data, self._labels, row)
+            if isinstance(checked, str):
+                yield beam.pvalue.TaggedOutput(DEAD, _dead(record, checked))
+                continue
+            text, pair, label, key = checked
+            split = splits.get(key)
+            if split is None:
+                split = splits[key] = split_of(key, data.eval_fraction, data.test_fraction)
+            batch["split"].append(split)
+            # Content, not file position: moving or renaming the input keeps the output identical.
+            batch["order"].append(hashlib.sha256(
+                json.dumps([text, pair, label, key]).encode()).hexdigest())
+            batch["text"].append(text)
+            batch["text_pair"].append(pair)
+            batch["label"].append(label)
+            if data.slice_column:
+                value = row.get(data.slice_column)
+                batch["slice"].append("" if value is None else str(value))
+        if batch["text"]:
+            yield batch
 
 
 SUMMARY = "summary"
 
 
 class EncodeBatch(beam.DoFn):
-    """Tokenizes a batch of rows.
+    """Tokenizes a column batch of rows (from ``ValidateRows``).
 
-    Main output, tagged by split: ``(order, serialized tf.train.Example)`` per row. Tagged
-    ``summary``: one ``(split, label counts, [(length, truncated, unknown), ...])`` per split
-    and batch, so counting and statistics cost one element per batch, not per row.
+    Main output, tagged by split: one list of ``(order, serialized tf.train.Example)`` per
+    split and batch. Tagged ``summary``: one ``(split, label counts, [(length, truncated,
+    unknown), ...])`` per split and batch, so counting and statistics cost one element per
+    batch, not per row.
     """
 
     def __init__(self, vocab_file: str, do_lower_case: bool, max_seq_length: int):
@@ -266,36 +293,30 @@ class EncodeBatch(beam.DoFn):
     def finish_bundle(self) -> None:
         self._progress.flush()
 
-    def process(self, batch: list[dict], labels: list[str]) -> Iterator[Any]:
-        from tensorflow.core.example import example_pb2
-
+    def process(self, batch: dict[str, list], labels: list[str]) -> Iterator[Any]:
         index = {label: i for i, label in enumerate(labels)}
-        has_pair = batch[0]["text_pair"] is not None
+        pairs = batch["text_pair"] if batch["text_pair"][0] is not None else None
         features, lengths, truncated, unknown = self._encoder.encode_with_stats(
-            [r["text"] for r in batch], [r["text_pair"] for r in batch] if has_pair else None)
-        columns = {name: features[name].tolist() for name in ENCODER_INPUTS}
-        summaries: dict[str, tuple[dict[str, int], list]] = {}
-        for i, record in enumerate(batch):
-            # Filling the protobuf in place is ~3x faster than tf.train.Feature(...) objects.
-            example = example_pb2.Example()
-            feature = example.features.feature
-            for name in ENCODER_INPUTS:
-                feature[name].int64_list.value.extend(columns[name][i])
-            feature["label"].int64_list.value.append(index[record["label"]])
-            feature["text"].bytes_list.value.append(record["text"].encode("utf-8"))
-            if has_pair:
-                feature["text_pair"].bytes_list.value.append(record["text_pair"].encode("utf-8"))
-            if "slice" in record:
-                feature["slice"].bytes_list.value.append(record["slice"].encode("utf-8"))
-            split = record["split"]
-            yield beam.pvalue.TaggedOutput(
-                split, (record["order"], example.SerializeToString(deterministic=True)))
-            counts, rows = summaries.setdefault(split, ({}, []))
-            counts[record["label"]] = counts.get(record["label"], 0) + 1
-            rows.append((int(lengths[i]), bool(truncated[i]), int(unknown[i])))
-        for split, (counts, rows) in summaries.items():
-            yield beam.pvalue.TaggedOutput(SUMMARY, (split, counts, rows))
-        self._progress.add(len(batch))
+            batch["text"], pairs)
+        ints = {name: features[name] for name in ENCODER_INPUTS}
+        ints["label"] = np.asarray([index[label] for label in batch["label"]],
+                                   np.int64)[:, np.newaxis]
+        texts = {"text": batch["text"], "text_pair": pairs, "slice": batch.get("slice")}
+        payloads = serialize_examples(ints, {name: [t.encode("utf-8") for t in values]
+                                             for name, values in texts.items()
+                                             if values is not None})
+        rows = zip(lengths.tolist(), truncated.tolist(), unknown.tolist())
+        outputs: dict[str, tuple[list, dict[str, int], list]] = {}
+        for split, order, payload, label, row in zip(batch["split"], batch["order"], payloads,
+                                                     batch["label"], rows):
+            records, counts, stats = outputs.setdefault(split, ([], {}, []))
+            records.append((order, payload))
+            counts[label] = counts.get(label, 0) + 1
+            stats.append(row)
+        for split, (records, counts, stats) in outputs.items():
+            yield beam.pvalue.TaggedOutput(split, records)
+            yield beam.pvalue.TaggedOutput(SUMMARY, (split, counts, stats))
+        self._progress.add(len(payloads))
 
 
 def _masked_crc32c(data: bytes) -> int:
@@ -314,7 +335,7 @@ def tfrecord_frame(payload: bytes) -> bytes:
 
 
 class TFRecordSink(fileio.FileSink):
-    """Writes the payload of ``(shard name, payload)`` elements with TFRecord framing,
+    """Writes the payloads of ``(shard name, [payload, ...])`` elements with TFRecord framing,
     optionally GZIP with a fixed header (no file name, no mtime: reproducible bytes)."""
 
     def __init__(self, compress: bool):
@@ -323,8 +344,8 @@ class TFRecordSink(fileio.FileSink):
     def open(self, fh):
         self._fh = gzip.GzipFile(filename="", fileobj=fh, mode="wb", mtime=0) if self._compress else fh
 
-    def write(self, record: tuple[str, bytes]) -> None:
-        self._fh.write(tfrecord_frame(record[1]))
+    def write(self, record: tuple[str, list[bytes]]) -> None:
+        self._fh.write(b"".join(map(tfrecord_frame, record[1])))
 
     def flush(self) -> None:
         if self._compress:
@@ -334,10 +355,11 @@ class TFRecordSink(fileio.FileSink):
 
 
 class WriteSplit(beam.PTransform):
-    """``(order, bytes)`` of one split -> ``out/<split>/part-NNNNN-of-MMMMM<suffix>``.
+    """Lists of ``(order, bytes)`` of one split -> ``out/<split>/part-NNNNN-of-MMMMM<suffix>``.
 
     The shard is chosen by ``order`` and each shard's records are written sorted by it, so the
-    bytes do not depend on how the runner bundled the elements."""
+    bytes do not depend on how the runner bundled or batched the elements. Each shard is one
+    element from the grouping on, and is written by one ``write`` call."""
 
     def __init__(self, directory: str, suffix: str, compress: bool, num_shards: int,
                  temp_directory: str, row_count):
@@ -354,15 +376,16 @@ class WriteSplit(beam.PTransform):
 
         shards = self._row_count | "Shards" >> beam.Map(count_to_shards)
 
-        def assign(record, n):
-            order, payload = record
-            shard = int(order[:8], 16) % n
-            return f"part-{shard:05d}-of-{n:05d}", (order, payload)
+        def assign(records, n):
+            shards: dict[int, list] = {}
+            for record in records:
+                shards.setdefault(int(record[0][:8], 16) % n, []).append(record)
+            for shard, items in shards.items():
+                yield f"part-{shard:05d}-of-{n:05d}", items
 
         def sorted_shard(kv):
-            name, items = kv
-            for _, payload in sorted(items):
-                yield name, payload
+            name, lists = kv
+            return name, [payload for _, payload in sorted(itertools.chain.from_iterable(lists))]
 
         suffix = self._suffix
 
@@ -370,9 +393,9 @@ class WriteSplit(beam.PTransform):
             return f"{destination}{f'.{shard_index}' if shard_index else ''}{suffix}"
 
         return (records
-                | "Assign" >> beam.Map(assign, n=beam.pvalue.AsSingleton(shards))
+                | "Assign" >> beam.FlatMap(assign, n=beam.pvalue.AsSingleton(shards))
                 | "Group" >> beam.GroupByKey()
-                | "Sort" >> beam.FlatMap(sorted_shard)
+                | "Sort" >> beam.Map(sorted_shard)
                 | "Write" >> fileio.WriteToFiles(
                     path=self._directory, destination=lambda kv: kv[0],
                     sink=lambda dest: TFRecordSink(self._compress), file_naming=naming,
@@ -388,12 +411,14 @@ def _write_json_lines(pcoll, path: str, label: str):
 
 
 class EncodeRows(beam.PTransform):
-    """Row records -> encoded examples per split, with what the metadata needs: the core of
-    the job, runner- and I/O-free (tested with ``TestPipeline`` and ``assert_that``).
+    """Lists of row records (as ``ReadRows`` gives) -> encoded examples per split, with what
+    the metadata needs: the core of the job, runner- and I/O-free (tested with
+    ``TestPipeline`` and ``assert_that``).
 
-    Returns a dict of PCollections: ``train``/``eval``/``test`` (``(order, serialized
-    tf.train.Example)``), ``summary`` (per split and batch: label counts and per-row length,
-    truncation and [UNK] figures), ``labels`` (the one label list) and ``dead_letter``.
+    Returns a dict of PCollections: ``train``/``eval``/``test`` (lists of ``(order,
+    serialized tf.train.Example)``, one per input list), ``summary`` (per split and batch:
+    label counts and per-row length, truncation and [UNK] figures), ``labels`` (the one label
+    list) and ``dead_letter`` (one element per rejected row).
     """
 
     def __init__(self, data: DataConfig, vocab_file: str, do_lower_case: bool):
@@ -402,19 +427,18 @@ class EncodeRows(beam.PTransform):
 
     def expand(self, records):
         data = self._data
-        validated = records | "Validate" >> beam.ParDo(ValidateRow(data)).with_outputs(
+        validated = records | "Validate" >> beam.ParDo(ValidateRows(data)).with_outputs(
             DEAD, main="ok")
         rows = validated.ok
         if data.labels:
             labels = records.pipeline | "GivenLabels" >> beam.Create([data.labels])
         else:
             labels = (rows
-                      | "Labels" >> beam.Map(lambda r: r["label"])
+                      | "Labels" >> beam.FlatMap(lambda batch: sorted(set(batch["label"])))
                       | "DistinctLabels" >> beam.Distinct()
                       | "LabelList" >> beam.combiners.ToList()
                       | "SortLabels" >> beam.Map(sort_labels))
         encoded = (rows
-                   | "Batch" >> beam.BatchElements(min_batch_size=256, max_batch_size=2048)
                    | "Tokenize" >> beam.ParDo(
                        EncodeBatch(self._vocab_file, self._do_lower_case, data.max_seq_length),
                        labels=beam.pvalue.AsSingleton(labels)).with_outputs(SUMMARY, *SPLITS))

@@ -36,8 +36,9 @@ def test_encode_rows_splits_labels_and_dead_letters(tmp_path):
                       max_seq_length=8)
     splits = {k: split_of(k, 0.5) for k in ("k1", "k2", "k3", "k4")}
     labels = {"k1": 1, "k2": 0, "k3": 1, "k4": 0}
-    with TestPipeline() as p:
-        out = (p | beam.Create(_records())
+    records = _records()
+    with TestPipeline() as p:  # lists as ReadRows emits them; every row of the second rejected
+        out = (p | beam.Create([records[:4], records[4:]])
                | EncodeRows(data, str(vocab), do_lower_case=True))
         assert_that(out["labels"], equal_to([["neg", "pos"]]), label="Labels")
         assert_that(out["dead_letter"] | beam.Map(lambda r: (r["line"], r["error"])),
@@ -46,7 +47,8 @@ def test_encode_rows_splits_labels_and_dead_letters(tmp_path):
                               (9, "malformed CSV: x")]), label="Dead")
         for split in ("train", "eval"):
             wanted = sorted(labels[k] for k, s in splits.items() if s == split)
-            assert_that(out[split] | f"Label{split}" >> beam.Map(lambda x: _label_of(x[1])),
+            assert_that(out[split] | f"Label{split}" >> beam.FlatMap(
+                            lambda batch: [_label_of(payload) for _, payload in batch]),
                         equal_to(wanted), label=f"Examples{split}")
         counts = (out["summary"] | SummarizeSplits(data.max_seq_length))["counts"]
         expected = {}
