@@ -1,5 +1,12 @@
 """Training throughput by freezing mode, against Hugging Face transformers on PyTorch.
 
+Two modes. Synthetic (default): full-length batches, step times per freezing mode.
+``--real``: one epoch on the built-in Rotten Tomatoes split at max length 64, for ``last:2``
+and ``none``: bertpipe's ``run_train`` with its defaults (length-bucketed batches, automatic
+precision) and in float32, against the Hugging Face peer loop with the tokenizer's dynamic
+padding (``padding=True``: each batch padded to its longest text), each with its own learning
+rate; training seconds without validation, examples/s and eval accuracy of each.
+
 Same weights (all-MiniLM-L6-v2), batch 32, sequence length 128, the same number of CPU
 threads for both. For each freezing mode (``none``, ``last:2``, ``all``) we time real
 bertpipe training steps (``build_classifier`` + Keras ``fit``, AdamW, MirroredStrategy on
@@ -11,6 +18,7 @@ Baseline: ``BertForSequenceClassification`` from the same folder, ``model.train(
 loop that the transformers docs show. Needs the ``reference`` extra (torch, transformers).
 
     .venv/bin/python benchmarks/train.py [--steps 8] [--warmup 3]
+    .venv/bin/python benchmarks/train.py --real       # about 20 minutes on 2 cores
 
 The last output line is one JSON object with the figures.
 """
@@ -55,7 +63,7 @@ def bertpipe_step_seconds(encoder_dir: str, freeze: str, steps: int, warmup: int
     ds = tf.data.Dataset.from_tensors((features, labels)).repeat()
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
-        model, _, _ = build_classifier(encoder_dir, 2, SEQ, freeze, "mean", 0.1)
+        model, _, _ = build_classifier(encoder_dir, 2, freeze, "mean", 0.1)
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate=2e-5),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(ds, steps_per_epoch=warmup, epochs=1, verbose=0)
@@ -93,7 +101,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--real", action="store_true",
+                        help="one epoch on Rotten Tomatoes against the HF peer")
     args = parser.parse_args()
+    if args.real:
+        from train_real import main as real_main
+
+        real_main()
+        return
     threads = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         encoder_dir = str(Path(tmp) / "encoder")

@@ -17,6 +17,7 @@ BUILTIN_ENCODERS = ("minilm-l6",)
 # Built-in datasets and the column that keeps related rows on one side of the split.
 BUILTIN_DATASETS = {"builtin://rotten_tomatoes": "movie_name"}
 POOLINGS = ("pooled", "cls", "mean", "max")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,8 +108,13 @@ class TrainConfig:
     at ``clip_norm`` (0: off).
     ``gradual_unfreeze``: start from ``freeze`` and unfreeze one more block per epoch, from
     the top down (the embeddings last).
-    ``mixed_precision`` (a Keras policy) and ``xla`` (``jit_compile``) are for GPUs; the
-    encoder computes in the dtype it was exported in (float32), the policy reaches the head.
+    ``mixed_precision``: ``auto`` (bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute
+    capability >= 8.0, float16 with loss scaling on older GPUs, else float32), ``float32``, or
+    a Keras policy (``mixed_bfloat16``, ``mixed_float16``); the encoder's dense layers and
+    attention matmuls run in it, variables, LayerNorm, softmax and logits stay float32
+    (``train/precision.py``). ``xla``: ``jit_compile`` (one compilation per batch shape).
+    ``bucket_width``: batches hold texts of similar length and are cut to their longest text
+    rounded up to a multiple of this (0: every batch padded to ``max_seq_length``).
     ``checkpoint_steps``: back up every N steps (0: at the end of each epoch); a killed run
     restarted with the same output folder resumes from the last backup.
     """
@@ -125,8 +131,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip_norm: float = 1.0
     gradual_unfreeze: bool = False
-    mixed_precision: str = ""
+    mixed_precision: str = "auto"
     xla: bool = False
+    bucket_width: int = 16
     max_train_examples: int = 0
     checkpoint_steps: int = 0
     seed: int = 42
@@ -147,9 +154,10 @@ class TrainConfig:
         _require(0.0 <= self.weight_decay < 1.0,
                  f"weight_decay must be in [0, 1), got {self.weight_decay}")
         _require(self.clip_norm >= 0.0, f"clip_norm must be >= 0 (0: off), got {self.clip_norm}")
-        _require(self.mixed_precision in ("", "mixed_bfloat16", "mixed_float16"),
-                 f"mixed_precision must be '', 'mixed_bfloat16' or 'mixed_float16', "
-                 f"got {self.mixed_precision!r}")
+        _require(self.mixed_precision in PRECISIONS + ("",),
+                 f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        _require(self.bucket_width == 0 or 1 <= self.bucket_width <= 512,
+                 f"bucket_width must be 0 (off) or in [1, 512], got {self.bucket_width}")
         _require(self.checkpoint_steps >= 0,
                  f"checkpoint_steps must be >= 0, got {self.checkpoint_steps}")
         _require(self.max_train_examples >= 0,

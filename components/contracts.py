@@ -29,6 +29,8 @@ from components.errors import ContractError
 # The TF Hub BERT encoder interface: the inputs of every encoder, classifier and export, and
 # the int64 features of every example the preprocess step writes.
 ENCODER_INPUTS = ("input_word_ids", "input_mask", "input_type_ids")
+# The dtypes an encoder exported by bertpipe can compute in (its ``compute_dtype`` argument).
+COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
 C = TypeVar("C", bound="Contract")
 
@@ -178,6 +180,9 @@ class EncoderInfo(LocatedContract):
     source: str
     variable_names: list[str] = dataclasses.field(default_factory=list)
     bert_config: dict[str, Any] | None = None
+    # What ``__call__(inputs, training, compute_dtype=...)`` accepts; encoders exported before
+    # mixed precision existed compute in float32 only.
+    compute_dtypes: list[str] = dataclasses.field(default_factory=lambda: ["float32"])
 
     @property
     def vocab_file(self) -> str:
@@ -275,6 +280,10 @@ class TrainingReport(Contract):
     labels: list[str]
     config: dict[str, Any]
     history: dict[str, list[float]]
+    # The precision training ran in: {requested, policy, encoder_dtype, reason}.
+    precision: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Batches padded to their longest text rounded up to this (0: to max_seq_length).
+    bucket_width: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from components.contracts import ENCODER_INPUTS, EncoderInfo
+from components.contracts import COMPUTE_DTYPES, ENCODER_INPUTS, EncoderInfo
 from components.encoders.bert import BertConfig, BertEncoder
 
 
@@ -31,7 +31,8 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
                        hidden_size=cfg.hidden_size,
                        max_position_embeddings=cfg.max_position_embeddings, source=source,
                        bert_config=dataclasses.asdict(cfg),
-                       variable_names=[v.name for v in encoder.weights_list])
+                       variable_names=[v.name for v in encoder.weights_list],
+                       compute_dtypes=list(COMPUTE_DTYPES))
     with tempfile.TemporaryDirectory() as tmp:
         # An asset of the SavedModel: it lands in export_dir/assets/ (EncoderInfo.FILE).
         info_path = Path(info.save(tmp))
@@ -50,11 +51,12 @@ def save_hub_encoder(encoder: BertEncoder, vocab_file: Path, do_lower_case: bool
         spec = {name: tf.TensorSpec([None, None], tf.int32, name=name) for name in ENCODER_INPUTS}
 
         @tf.function
-        def call(inputs, training=False):
-            return encoder(inputs, training=training)
+        def call(inputs, training=False, compute_dtype="float32"):
+            return encoder(inputs, training=training, compute_dtype=compute_dtype)
 
         for training in (False, True):
-            call.get_concrete_function(spec, training=training)
+            for dtype in COMPUTE_DTYPES:
+                call.get_concrete_function(spec, training=training, compute_dtype=dtype)
         root.__call__ = call
 
         @tf.function(input_signature=[spec])

@@ -44,7 +44,9 @@ def model_card(report: TrainingReport, info: EncoderInfo, examples: PreparedExam
                  "hidden_size": info.hidden_size},
         training={"freeze": report.freeze, "trainable_params": report.trainable_params,
                   "total_params": report.total_params, "replicas": report.replicas,
-                  "global_batch_size": report.global_batch_size, "config": report.config},
+                  "global_batch_size": report.global_batch_size,
+                  "precision": report.precision, "bucket_width": report.bucket_width,
+                  "config": report.config},
         data={"rows_read": examples.rows_read, "dead_letters": examples.dead_letter.count,
               "splits": {s: {"count": v.count, "per_label": v.per_label}
                          for s, v in examples.splits.items()},

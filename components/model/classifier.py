@@ -1,7 +1,7 @@
 """The classifier: a partially frozen TF Hub BERT encoder, pooling, dropout and a dense head.
 
-    model, encoder, plan = build_classifier(encoder_dir, num_labels=2, max_seq_length=64,
-                                            freeze="last:2", pooling="mean", dropout=0.1)
+    model, encoder, plan = build_classifier(encoder_dir, num_labels=2, freeze="last:2",
+                                            pooling="mean", dropout=0.1)
     logits = model({"input_word_ids": ids, "input_mask": mask, "input_type_ids": types})
     model = load_classifier(f"{model_artifact}/model")   # what train saved, in evaluate/export
 """
@@ -53,17 +53,20 @@ class FrozenAwareModel(keras.Model):
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
 
-def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
-                     freeze: str, pooling: str, dropout: float, seed: int = 42,
-                     hidden_units: int = 0
+def build_classifier(encoder_dir: str, num_labels: int, freeze: str, pooling: str,
+                     dropout: float, seed: int = 42, hidden_units: int = 0,
+                     encoder_dtype: str = "float32"
                      ) -> tuple[keras.Model, PartiallyFrozenEncoder, FreezePlan]:
     """Returns the Keras model (ids in, logits out), its encoder layer and the freeze plan.
 
-    The plan is made from the loaded encoder's own variable names (see ``freezing.py``).
+    The sequence length is free (``[batch, None]`` ids), so that batches can be cut to their
+    longest text. The plan is made from the loaded encoder's own variable names (see
+    ``freezing.py``); ``encoder_dtype`` is the encoder's compute dtype. Pooling and logits
+    are float32 under any policy.
     """
-    inputs = {name: keras.layers.Input(shape=(max_seq_length,), dtype=tf.int32, name=name)
+    inputs = {name: keras.layers.Input(shape=(None,), dtype=tf.int32, name=name)
               for name in ENCODER_INPUTS}
-    encoder = PartiallyFrozenEncoder(encoder_dir, name="encoder")
+    encoder = PartiallyFrozenEncoder(encoder_dir, encoder_dtype=encoder_dtype, name="encoder")
     plan = plan_freezing([w.name for w in encoder.weights], freeze,
                          uses_pooler=pooling == "pooled")
     encoder.set_trainable_names(plan.trainable)
@@ -71,7 +74,7 @@ def build_classifier(encoder_dir: str, num_labels: int, max_seq_length: int,
     if pooling == "pooled":
         features = outputs["pooled_output"]
     else:
-        features = MaskedPooling(pooling, name=f"{pooling}_pooling")(
+        features = MaskedPooling(pooling, name=f"{pooling}_pooling", dtype="float32")(
             outputs["sequence_output"], inputs["input_mask"])
     features = keras.layers.Dropout(dropout, seed=seed, name="head_dropout")(features)
     if hidden_units:

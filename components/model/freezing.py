@@ -18,6 +18,7 @@ from typing import Iterable
 
 import tensorflow as tf
 import tensorflow_hub as hub
+from tensorflow.python.trackable import data_structures
 
 from components.freeze_spec import FreezeSpec, block_of, block_order
 from components.keras import keras
@@ -98,12 +99,25 @@ def plan_freezing(variable_names: Iterable[str], spec: str, uses_pooler: bool) -
 
 @keras.utils.register_keras_serializable(package="bertpipe")
 class PartiallyFrozenEncoder(hub.KerasLayer):
-    """A TF Hub encoder layer in which only the variables named in ``trainable_names`` train."""
+    """A TF Hub encoder layer in which only the variables named in ``trainable_names`` train.
 
-    def __init__(self, handle, trainable_names: Iterable[str] = (), **kwargs):
+    ``encoder_dtype`` is the dtype the encoder computes in (its ``compute_dtype`` argument,
+    see ``EncoderInfo.compute_dtypes``); its variables and outputs are float32 either way."""
+
+    def __init__(self, handle, trainable_names: Iterable[str] = (),
+                 encoder_dtype: str = "float32", **kwargs):
         kwargs["trainable"] = True
+        kwargs.pop("arguments", None)  # compute_dtype is the only one, kept in encoder_dtype
         super().__init__(handle, **kwargs)
         self._trainable_names = frozenset(trainable_names)
+        self.set_encoder_dtype(encoder_dtype)
+
+    def set_encoder_dtype(self, dtype: str) -> None:
+        """Computes in ``dtype`` from the next trace on (float32 passes no argument, so
+        encoders exported without a ``compute_dtype`` argument keep working)."""
+        self.encoder_dtype = dtype
+        self._arguments = data_structures.NoDependency(
+            {} if dtype == "float32" else {"compute_dtype": dtype})
 
     def set_trainable_names(self, names: Iterable[str]) -> None:
         """Chooses the trainable variables (by name); call before the model is compiled."""
@@ -131,6 +145,8 @@ class PartiallyFrozenEncoder(hub.KerasLayer):
     def get_config(self):
         config = super().get_config()
         config["trainable_names"] = sorted(self._trainable_names)
+        config["encoder_dtype"] = self.encoder_dtype
+        config.pop("arguments", None)
         return config
 
 

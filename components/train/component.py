@@ -11,7 +11,7 @@ def train(encoder_model: Input[Model], examples: Input[Dataset], freeze: str,
           pooling: str, epochs: int, batch_size: int, learning_rate: float,
           warmup_fraction: float, dropout: float, hidden_units: int, class_weighting: str,
           weight_decay: float, clip_norm: float, gradual_unfreeze: bool,
-          mixed_precision: str, xla: bool,
+          mixed_precision: str, xla: bool, bucket_width: int,
           max_train_examples: int,
           checkpoint_steps: int, seed: int,
           model: Output[Model], train_metrics: Output[Metrics]):

@@ -20,7 +20,7 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
                 pooling: str, epochs: int, batch_size: int, learning_rate: float,
                 warmup_fraction: float, dropout: float, hidden_units: int, class_weighting: str,
                 weight_decay: float, clip_norm: float, gradual_unfreeze: bool,
-                mixed_precision: str, xla: bool,
+                mixed_precision: str, xla: bool, bucket_width: int,
                 max_train_examples: int,
                 checkpoint_steps: int, seed: int,
                 workers: int, gpus_per_worker: int, namespace: str, worker_image: str,

@@ -20,13 +20,14 @@ import sys
 import tensorflow as tf
 
 from components.config import TrainConfig
-from components.contracts import PreparedExamples, TrainingReport
+from components.contracts import EncoderInfo, PreparedExamples, TrainingReport
 from components.keras import keras
 from components.model.classifier import build_classifier
 from components.model.freezing import (FreezePlan, GradualUnfreezing, format_freeze_table,
                                        freeze_table, unfreezing_schedule)
 from components.train.callbacks import ResumeReporter, ThroughputLogger
 from components.train.data import load_split
+from components.train.precision import Precision, resolve_precision
 from components.train.schedule import WarmupLinearDecay
 
 @dataclasses.dataclass(frozen=True)
@@ -107,13 +108,14 @@ def _train_count(cfg: TrainConfig, examples: PreparedExamples) -> int:
 
 
 def compile_classifier(cfg: TrainConfig, encoder_dir: str, examples: PreparedExamples,
-                       total_steps: int):
+                       total_steps: int, encoder_dtype: str = "float32"):
     """The classifier with its frozen blocks, AdamW (no decay on LayerNorm and biases) on the
-    warmup-then-decay schedule; call inside the strategy's scope. Returns model, encoder
+    warmup-then-decay schedule; call inside the strategy's scope, with the precision policy
+    set (under ``mixed_float16`` Keras adds dynamic loss scaling). Returns model, encoder
     layer and freeze plan."""
-    model, encoder, plan = build_classifier(encoder_dir, examples.num_labels,
-                                            examples.max_seq_length, cfg.freeze, cfg.pooling,
-                                            cfg.dropout, cfg.seed, cfg.hidden_units)
+    model, encoder, plan = build_classifier(encoder_dir, examples.num_labels, cfg.freeze,
+                                            cfg.pooling, cfg.dropout, cfg.seed,
+                                            cfg.hidden_units, encoder_dtype)
     schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
                                  int(cfg.warmup_fraction * total_steps))
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
@@ -129,14 +131,17 @@ def compile_classifier(cfg: TrainConfig, encoder_dir: str, examples: PreparedExa
 def make_datasets(cfg: TrainConfig, examples: PreparedExamples, global_batch: int,
                   workers: int) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
     """The shuffled, repeated train split (repeated with ``steps_per_epoch`` given, Keras can
-    resume mid-epoch from a backup) and the eval split when it has rows."""
+    resume mid-epoch from a backup) and the eval split when it has rows, both batched by
+    length when ``cfg.bucket_width`` is set."""
     train_ds = load_split(examples.pattern("train"), examples.max_seq_length, global_batch,
                           examples.compression, shuffle_seed=cfg.seed,
-                          take=cfg.max_train_examples, num_workers=workers).repeat()
+                          take=cfg.max_train_examples, num_workers=workers,
+                          bucket_width=cfg.bucket_width, repeat=True)
     eval_ds = None
     if examples.count("eval"):
         eval_ds = load_split(examples.pattern("eval"), examples.max_seq_length, global_batch,
-                             examples.compression, num_workers=workers)
+                             examples.compression, num_workers=workers,
+                             bucket_width=cfg.bucket_width)
     return train_ds, eval_ds
 
 
@@ -155,14 +160,15 @@ def make_callbacks(cfg: TrainConfig, out: str, backup_dir: str, global_batch: in
 
 def make_report(cfg: TrainConfig, plan: FreezePlan, table: list[dict], trainable_params: int,
                 global_batch: int, replicas: int, examples: PreparedExamples,
-                history: dict[str, list[float]]) -> TrainingReport:
+                history: dict[str, list[float]], precision: Precision) -> TrainingReport:
     return TrainingReport(
         freeze=plan.spec, trainable_variables=sorted(plan.trainable),
         unused_blocks=list(plan.unused_blocks), table=table,
         trainable_params=trainable_params, total_params=sum(row["params"] for row in table),
         global_batch_size=global_batch, replicas=replicas,
         max_seq_length=examples.max_seq_length, labels=list(examples.labels),
-        config=dataclasses.asdict(cfg), history=history)
+        config=dataclasses.asdict(cfg), history=history,
+        precision=dataclasses.asdict(precision), bucket_width=cfg.bucket_width)
 
 
 def _output_folder(output_dir: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:
@@ -188,10 +194,13 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     replicas, global_batch = strategy.num_replicas_in_sync, cfg.batch_size
     steps_per_epoch = math.ceil(_train_count(cfg, examples) / global_batch)
 
-    keras.mixed_precision.set_global_policy(cfg.mixed_precision or "float32")
+    precision = resolve_precision(cfg.mixed_precision, EncoderInfo.load(encoder_dir))
+    print(precision.describe(), flush=True)
+    keras.mixed_precision.set_global_policy(precision.policy)
     with strategy.scope():
         model, encoder, plan = compile_classifier(cfg, encoder_dir, examples,
-                                                  steps_per_epoch * cfg.epochs)
+                                                  steps_per_epoch * cfg.epochs,
+                                                  precision.encoder_dtype)
     encoder_ids = {id(v) for v in encoder.weights}
     head_vars = [v for v in model.trainable_variables if id(v) not in encoder_ids]
     table = freeze_table(_encoder_variables(encoder), plan, head_vars)
@@ -222,10 +231,12 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
                     callbacks=make_callbacks(cfg, out, f"{final_out}/backup", global_batch,
                                              unfreezing, list(callbacks)))
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
+    # Evaluation and the exports run the encoder in float32: what is measured is what serves.
+    encoder.set_encoder_dtype("float32")
     model.save(f"{out}/model", include_optimizer=False)
     keras.mixed_precision.set_global_policy("float32")
     report = make_report(cfg, plan, table, trainable_params, global_batch, replicas, examples,
-                         history)
+                         history, precision)
     if out == final_out:
         report.save(out)
     else:

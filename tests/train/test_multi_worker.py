@@ -1,10 +1,12 @@
 """Two local processes train together under MultiWorkerMirroredStrategy (TF_CONFIG on
-loopback ports) and end with bit-identical weights."""
+loopback ports) on length-bucketed batches: every step gives both workers a slice of one
+global batch, so of the same shape, and they end with bit-identical weights."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -28,7 +30,14 @@ WORKER = textwrap.dedent('''
     strategy = make_strategy()
     assert isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy), type(strategy)
     cfg = TrainConfig(freeze="last:1", epochs=1, batch_size=16, max_train_examples=128,
-                      learning_rate=5e-4)
+                      learning_rate=5e-4, bucket_width=4)
+    from components.contracts import PreparedExamples
+    from components.train.trainer import make_datasets
+    train_ds, _ = make_datasets(cfg, PreparedExamples.load(sys.argv[2]), 16, 2)
+    steps = iter(strategy.experimental_distribute_dataset(train_ds))
+    shapes = [tuple(strategy.experimental_local_results(next(steps)[0]["input_word_ids"])[0].shape)
+              for _ in range(12)]
+    print("shapes", shapes)
     result = run_train(cfg, sys.argv[1], sys.argv[2], sys.argv[3], strategy=strategy,
                        verbose=0, callbacks=[Dump()])
     print("replicas", result.replicas)
@@ -65,6 +74,11 @@ def test_two_workers_end_with_identical_weights(minilm_dir, preprocessed, tmp_pa
     for proc, output in zip(procs, outputs):
         assert proc.returncode == 0, output[-3000:]
         assert "replicas 2" in output
+    shapes = [next(line for line in out.splitlines() if line.startswith("shapes"))
+              for out in outputs]
+    assert shapes[0] == shapes[1], shapes          # the same shape on both workers, each step
+    widths = {int(w) for w in re.findall(r"\(8, (\d+)\)", shapes[0])}
+    assert len(re.findall(r"\(8, ", shapes[0])) == 12 and len(widths) >= 2, shapes[0]
     first, second = (np.load(tmp_path / f"weights_{i}.npz") for i in range(2))
     assert sorted(first.files) == sorted(second.files) and len(first.files) > 100
     for name in first.files:
