@@ -18,7 +18,7 @@ Baseline: ``BertForSequenceClassification`` from the same folder, ``model.train(
 loop that the transformers docs show. Needs the ``reference`` extra (torch, transformers).
 
     .venv/bin/python benchmarks/train.py [--steps 8] [--warmup 3]
-    .venv/bin/python benchmarks/train.py --real       # about 20 minutes on 2 cores
+    .venv/bin/python benchmarks/train.py --real [--seeds 1]   # ~20 min on 2 cores, +12 per seed
 
 The last output line is one JSON object with the figures.
 """
@@ -103,11 +103,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--real", action="store_true",
                         help="one epoch on Rotten Tomatoes against the HF peer")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="--real: bertpipe runs per setting (accuracy averaged)")
     args = parser.parse_args()
     if args.real:
         from train_real import main as real_main
 
-        real_main()
+        real_main(args.seeds)
         return
     threads = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:

@@ -75,4 +75,7 @@ def check_contracts(artifacts: dict[str, Path], blessed_root: Path) -> None:
     assert report.labels == examples.labels == evaluation.labels == card.labels
     assert evaluation.blessing.blessed and card.blessing == evaluation.blessing
     assert evaluation.splits["eval"]["examples"] == examples.count("eval")
+    # The default precision is decided per machine and said where a person looks for it.
+    assert report.precision["requested"] == "auto" and report.precision["reason"]
+    assert card.training["precision"] == report.precision and report.bucket_width == 16
     assert blessed is not None and blessed.value == evaluation.eval_metrics["accuracy"]
