@@ -1,14 +1,16 @@
 """Configuration of a bertpipe run: the one source of truth.
 
-The CLI flags, the KFP pipeline parameters and the Python API are all derived from the
-dataclasses below (``PipelineConfig.parameters()`` lists them). Every field is validated in
-``__post_init__`` so that a bad value fails with one clear line before any heavy work starts.
+The CLI flags, the KFP pipeline parameters, the Python API and the README's parameter table
+are all derived from the dataclasses below (``PipelineConfig.parameters()`` lists them; each
+field's meaning and allowed values are its ``setting(...)`` metadata, ``field_docs()``
+collects them). Every field is validated in ``__post_init__`` so that a bad value fails with
+one clear line before any heavy work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from components.errors import ConfigError, require as _require
 from components.freeze_spec import FreezeSpec
@@ -18,45 +20,102 @@ BUILTIN_ENCODERS = ("minilm-l6",)
 BUILTIN_DATASETS = {"builtin://rotten_tomatoes": "movie_name"}
 POOLINGS = ("pooled", "cls", "mean", "max")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+CLASS_WEIGHTINGS = ("none", "balanced")
+MAIN_METRICS = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", choices: Sequence[str] = (),
+            factory: Callable[[], Any] | None = None) -> Any:
+    """A dataclass field that explains itself: ``help`` says what it does (for ``--help``, the
+    README's table and the API), ``choices`` are the allowed values of an enumerated field
+    (shown, not enforced: ``__post_init__`` validates). ``factory`` instead of ``default`` for
+    a mutable default. Whitespace in ``help`` is collapsed, so it may span lines."""
+    text = " ".join(help.split())
+    if not text:
+        raise ValueError("a setting needs a help text")
+    metadata = {"help": text, "choices": tuple(choices)}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldDoc:
+    """One documented setting: ``type`` is the annotation's name (``str``, ``int``...),
+    ``group`` the dataclass it belongs to (``encoder``, ``data``, ``train``, ``eval``,
+    ``cluster``)."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    choices: tuple[str, ...]
+    group: str
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.name.replace('_', '-')}"
+
+
+def docs_of(klass: type, group: str, names: Sequence[str] | None = None) -> list[FieldDoc]:
+    """``FieldDoc`` of each field of ``klass`` (or of those in ``names``), in field order."""
+    docs = []
+    for f in dataclasses.fields(klass):
+        if names is not None and f.name not in names:
+            continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        docs.append(FieldDoc(name=f.name, type=str(f.type), default=default,
+                             help=f.metadata.get("help", ""),
+                             choices=tuple(f.metadata.get("choices", ())), group=group))
+    return docs
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the rows come from and how they become model inputs.
+    """Where the rows come from and how they become model inputs (the preprocess step)."""
 
-    * ``text_pair_column`` makes it a sentence-pair task; alternatively ``text_pair_separator``
-      (e.g. ``|||``) splits one text column into the two sentences.
-    * ``label_vocab`` (comma-separated) fixes the labels and their order; rows with other labels
-      become dead letters. Empty: the vocabulary is built in the job (sorted; numerically when
-      every label is an integer).
-    * ``eval_fraction`` / ``test_fraction``: shares of split keys; the rest is train.
-    * ``num_shards``: TFRecord shards per split, 0 = automatic (about 20,000 rows each).
-    * ``max_rejected_fraction``: the job fails when a larger share of rows is rejected.
-    * ``slice_column``: a column carried into the examples so that evaluation also reports
-      metrics per value of it (e.g. a domain or source column).
-    * ``beam_options`` are standard Beam pipeline flags (``--runner=DataflowRunner ...``)
-      passed through unchanged; empty means the DirectRunner.
-    * ``data_version``: a label for the data's contents (a date, a checksum). KFP's cache key
-      sees ``data_path`` only as a string, so new files at the same path would be served from
-      the cache; a new ``data_version`` re-runs preprocess and every step after it.
-    """
-
-    data_path: str = next(iter(BUILTIN_DATASETS))
-    text_column: str = "text"
-    text_pair_column: str = ""
-    text_pair_separator: str = ""
-    label_column: str = "label"
-    label_vocab: str = ""
-    split_key_column: str = ""
-    eval_fraction: float = 0.2
-    test_fraction: float = 0.0
-    max_seq_length: int = 64
-    num_shards: int = 0
-    gzip: bool = True
-    max_rejected_fraction: float = 0.1
-    beam_options: str = ""
-    slice_column: str = ""
-    data_version: str = ""
+    data_path: str = setting(next(iter(BUILTIN_DATASETS)), """
+        CSV / TSV / JSONL file, glob or folder (`builtin://rotten_tomatoes`: the built-in
+        Rotten Tomatoes reviews)""")
+    text_column: str = setting("text", "column holding the text")
+    text_pair_column: str = setting("", """
+        column holding the second sentence: makes it a sentence-pair task (empty: single
+        texts)""")
+    text_pair_separator: str = setting("", """
+        e.g. `|||`: one text column holds both sentences of a pair, split at this (instead of
+        `text_pair_column`)""")
+    label_column: str = setting("label", "column holding the label")
+    label_vocab: str = setting("", """
+        comma-separated labels, e.g. `neg,pos`: fixes the labels and their order; rows with
+        other labels become dead letters (empty: built in the job, sorted; numerically when
+        every label is an integer)""")
+    split_key_column: str = setting("", """
+        rows with the same value of this column stay on one side of the train/eval split
+        (empty: the built-in dataset's grouping column, `movie_name` for
+        `builtin://rotten_tomatoes`, else the text itself)""")
+    eval_fraction: float = setting(0.2, """
+        share of split keys that go to eval, in (0, 1) (stable sha256 hash)""")
+    test_fraction: float = setting(0.0, """
+        share of split keys for a held-out test split (0: none); the rest is train""")
+    max_seq_length: int = setting(64, """
+        tokens per example, 8 to 512: `[CLS] a [SEP] (b [SEP])`, pairs truncated
+        longest-first""")
+    num_shards: int = setting(0, """
+        TFRecord shards per split (0: automatic, about 20,000 rows each)""")
+    gzip: bool = setting(True, "GZIP-compress the TFRecords")
+    max_rejected_fraction: float = setting(0.1, """
+        the preprocess job fails (one line: count and dead-letter path) when a larger share
+        of rows is rejected""")
+    beam_options: str = setting("", """
+        standard Beam pipeline flags for the preprocess job, passed through unchanged, e.g.
+        `--runner=DataflowRunner --project=...` (empty: the DirectRunner)""")
+    slice_column: str = setting("", """
+        a column carried into the examples; evaluation also reports metrics per value of it
+        (e.g. a domain or source column)""")
+    data_version: str = setting("", """
+        a label for the data's contents (a date, a checksum): KFP's cache sees `data_path`
+        only as a string, so new files at the same path would be served from the cache; a
+        new value re-runs preprocess and every step after it""")
 
     def __post_init__(self) -> None:
         _require(bool(self.data_path.strip()), "data_path must not be empty")
@@ -98,45 +157,55 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """How the classifier is fine-tuned.
+    """How the classifier is fine-tuned (the train step): freezing, head, optimizer (AdamW,
+    linear warmup then linear decay), precision and batching."""
 
-    ``freeze`` is a freezing spec (``components/freeze_spec.py``): ``last:2`` trains the
-    last 2 transformer blocks, ``none`` is full fine-tuning, ``all`` feature extraction.
-    Head: dropout, then an optional GELU layer of ``hidden_units``, then the logits;
-    ``class_weighting="balanced"`` weighs each class by n / (classes * n_class) of the train
-    split. AdamW with ``weight_decay`` (not on LayerNorm or biases) and global-norm clipping
-    at ``clip_norm`` (0: off).
-    ``gradual_unfreeze``: start from ``freeze`` and unfreeze one more block per epoch, from
-    the top down (the embeddings last).
-    ``mixed_precision``: ``auto`` (bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute
-    capability >= 8.0, float16 with loss scaling on older GPUs, else float32), ``float32``, or
-    a Keras policy (``mixed_bfloat16``, ``mixed_float16``); the encoder's dense layers and
-    attention matmuls run in it, variables, LayerNorm, softmax and logits stay float32
-    (``train/precision.py``). ``xla``: ``jit_compile`` (one compilation per batch shape).
-    ``bucket_width``: batches hold texts of similar length and are cut to their longest text
-    rounded up to a multiple of this (0: every batch padded to ``max_seq_length``).
-    ``checkpoint_steps``: back up every N steps (0: at the end of each epoch); a killed run
-    restarted with the same output folder resumes from the last backup.
-    """
-
-    freeze: str = "last:2"
-    pooling: str = "mean"
-    epochs: int = 2
-    batch_size: int = 32
-    learning_rate: float = 2e-4
-    warmup_fraction: float = 0.1
-    dropout: float = 0.1
-    hidden_units: int = 0
-    class_weighting: str = "none"
-    weight_decay: float = 0.01
-    clip_norm: float = 1.0
-    gradual_unfreeze: bool = False
-    mixed_precision: str = "auto"
-    xla: bool = False
-    bucket_width: int = 16
-    max_train_examples: int = 0
-    checkpoint_steps: int = 0
-    seed: int = 42
+    freeze: str = setting("last:2", """
+        which encoder weights stay frozen: `none` (full fine-tuning) | `all` (feature
+        extraction) | `embeddings` | `first:N` (the embeddings and the first N blocks) |
+        `last:N` (only the last N blocks and the pooler train) | `blocks:I,J` |
+        `include:REGEX` | `exclude:REGEX` (kept trainable), joined with `+`, e.g.
+        `embeddings+blocks:0,1` (components/freeze_spec.py)""")
+    pooling: str = setting("mean", """
+        how the token vectors become one: `pooled` (the encoder's pooler), `cls`, `mean` or
+        `max` (mask-aware)""", choices=POOLINGS)
+    epochs: int = setting(2, "passes over the train split")
+    batch_size: int = setting(32, """
+        examples per step, global (split across replicas)""")
+    learning_rate: float = setting(2e-4, """
+        AdamW's peak learning rate: linear warmup from 0, then linear decay to 0""")
+    warmup_fraction: float = setting(0.1, "share of the training steps spent warming up")
+    dropout: float = setting(0.1, "dropout rate before the head")
+    hidden_units: int = setting(0, """
+        units of an optional GELU layer between dropout and the logits (0: none)""")
+    class_weighting: str = setting("none", """
+        `balanced` weighs each class by n / (classes * n_class) of the train split; `none`:
+        every example counts the same""", choices=CLASS_WEIGHTINGS)
+    weight_decay: float = setting(0.01, """
+        AdamW's decoupled weight decay (never on LayerNorm or biases)""")
+    clip_norm: float = setting(1.0, "global-norm gradient clipping (0: off)")
+    gradual_unfreeze: bool = setting(False, """
+        start from `freeze` and unfreeze one more block per epoch, top down (the embeddings
+        last)""")
+    mixed_precision: str = setting("auto", """
+        `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
+        float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
+        empty), `mixed_bfloat16`, `mixed_float16`. The encoder's dense layers and attention
+        matmuls run in it; variables, LayerNorm, softmax and logits stay float32; evaluation
+        and exports run in float32. The choice and its reason are in the train log and the
+        model card""", choices=PRECISIONS)
+    xla: bool = setting(False, """
+        compile the train step with XLA (`jit_compile`): one compilation per batch shape, at
+        most `max_seq_length / bucket_width`""")
+    bucket_width: int = setting(16, """
+        batches hold texts of similar length and are cut to their longest text rounded up to
+        a multiple of this (0: pad every batch to `max_seq_length`); the same shape on every
+        replica of a step""")
+    max_train_examples: int = setting(0, "train on at most this many examples (0: all)")
+    checkpoint_steps: int = setting(0, """
+        back up every N steps (0: at the end of each epoch); a killed run restarted with the
+        same output folder resumes from the last backup""")
+    seed: int = setting(42, "seed of the shuffle, dropout and the head's initial weights")
 
     def __post_init__(self) -> None:
         FreezeSpec.parse(self.freeze)
@@ -149,8 +218,9 @@ class TrainConfig:
                  f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         _require(0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}")
         _require(self.hidden_units >= 0, f"hidden_units must be >= 0, got {self.hidden_units}")
-        _require(self.class_weighting in ("none", "balanced"),
-                 f"class_weighting must be 'none' or 'balanced', got {self.class_weighting!r}")
+        _require(self.class_weighting in CLASS_WEIGHTINGS,
+                 f"class_weighting must be {' or '.join(map(repr, CLASS_WEIGHTINGS))}, "
+                 f"got {self.class_weighting!r}")
         _require(0.0 <= self.weight_decay < 1.0,
                  f"weight_decay must be in [0, 1), got {self.weight_decay}")
         _require(self.clip_norm >= 0.0, f"clip_norm must be >= 0 (0: off), got {self.clip_norm}")
@@ -164,23 +234,23 @@ class TrainConfig:
                  f"max_train_examples must be >= 0, got {self.max_train_examples}")
 
 
-MAIN_METRICS = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
-
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    """How a trained model is judged and whether it is blessed (exported and published).
+    """How a trained model is judged and whether it is blessed (exported and published): the
+    quality gate."""
 
-    A run is blessed when ``main_metric`` on the eval split is >= ``min_metric`` and >= the last
-    blessed model's value minus ``max_regression``. ``blessed_root`` (a folder or ``gs://``
-    prefix) holds ``blessed.json`` of the last blessed model and every published export; empty
-    means no history: only the absolute threshold applies and nothing is published.
-    """
-
-    main_metric: str = "accuracy"
-    min_metric: float = 0.0
-    max_regression: float = 0.01
-    blessed_root: str = ""
+    main_metric: str = setting("accuracy", """
+        the metric (on the eval split) the quality gate compares""", choices=MAIN_METRICS)
+    min_metric: float = setting(0.0, """
+        the gate's absolute threshold: blessed only when `main_metric` >= this""")
+    max_regression: float = setting(0.01, """
+        the gate's allowed drop: blessed only when `main_metric` >= the last blessed model's
+        value minus this""")
+    blessed_root: str = setting("", """
+        folder or `gs://` prefix holding `blessed.json` of the last blessed model and every
+        published export (empty: no history: only `min_metric` applies and nothing is
+        published)""")
 
     def __post_init__(self) -> None:
         _require(self.main_metric in MAIN_METRICS,
@@ -193,9 +263,13 @@ class EvalConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
-    """A whole run: which encoder, which data, how to train."""
+    """A whole run: which encoder, which data, how to train, how to judge."""
 
-    encoder: str = BUILTIN_ENCODERS[0]
+    encoder: str = setting(BUILTIN_ENCODERS[0], f"""
+        the BERT encoder: a built-in name ({', '.join(f'`{n}`' for n in BUILTIN_ENCODERS)})
+        or a folder: Hugging Face layout (config.json, vocab.txt, model.safetensors), Google's
+        original BERT checkpoint, a TF Hub BERT encoder SavedModel (also `gs://`), or a
+        bertpipe encoder import""")
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
@@ -245,6 +319,15 @@ def pick(klass: type, values: Mapping[str, Any]) -> Any:
     if missing:
         raise TypeError(f"{klass.__name__} needs {', '.join(missing)}: not among the inputs")
     return klass(**{name: values[name] for name in names})
+
+
+def field_docs() -> dict[str, FieldDoc]:
+    """Name, type, default, meaning and allowed values of every flat parameter, in the order
+    of ``field_types()``: what ``--help`` and the README's parameter table show."""
+    docs = docs_of(PipelineConfig, "encoder", ["encoder"])
+    for klass, group in ((DataConfig, "data"), (TrainConfig, "train"), (EvalConfig, "eval")):
+        docs += docs_of(klass, group)
+    return {doc.name: doc for doc in docs}
 
 
 def field_types() -> dict[str, type]:

@@ -56,7 +56,7 @@ def _files(path: str):
 
 def _build(kind: Any, value: Any) -> Any:
     """``value`` (parsed JSON) as ``kind``: nested contracts' dataclasses are rebuilt, in
-    dicts and optionals too; anything else is kept as it is."""
+    dicts, lists and optionals too; anything else is kept as it is."""
     if value is None:
         return None
     origin = typing.get_origin(kind)
@@ -65,6 +65,8 @@ def _build(kind: Any, value: Any) -> Any:
         return _build(inner[0], value) if len(inner) == 1 else value
     if origin is dict and dataclasses.is_dataclass(typing.get_args(kind)[1]):
         return {k: _build(typing.get_args(kind)[1], v) for k, v in value.items()}
+    if origin is list and dataclasses.is_dataclass(typing.get_args(kind)[0]):
+        return [_build(typing.get_args(kind)[0], v) for v in value]
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
         fields = {f.name for f in dataclasses.fields(kind) if f.init}

@@ -8,6 +8,8 @@
     bertpipe submit --host URL --config run.yaml  # upload a pipeline version, start a run
     bertpipe schedule --host URL --cron '0 0 3 * * *' --config run.yaml
     bertpipe runs --host URL                      # recent runs and their states
+    bertpipe runs --local                         # local runs: time, data, freeze, accuracy
+    bertpipe show latest                          # a local run's summary and report URL
     bertpipe predict EXPORT_DIR --input reviews.txt   # label + probability per line
 
 Every pipeline parameter is a flag (``--max-seq-length`` for ``max_seq_length``); names, types
@@ -33,6 +35,7 @@ from components.errors import ConfigError, ContractError, api_error_line
 from components.images import IMAGE
 from pipelines.cluster import STEPS, ClusterConfig
 from pipelines.config_file import ConfigFile, load_config_file
+from pipelines.local_run import StepError
 
 
 def _parse_bool(text: str) -> bool:
@@ -45,41 +48,22 @@ def _parse_bool(text: str) -> bool:
 def add_parameter_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None,
                         file: ConfigFile | None = None) -> None:
     """One ``--flag`` per pipeline parameter (or per name in ``names``), defaults from the
-    config dataclasses, or from the ``--config`` file when one is given."""
+    config dataclasses, or from the ``--config`` file when one is given. Each flag's help is
+    its field's description, type, allowed values and default (``pipelines.param_docs``);
+    allowed values are shown, not enforced here: the dataclasses validate."""
+    from components.config import field_docs
+    from pipelines.param_docs import flag_help, flag_metavar
+
     defaults = {**PipelineConfig().parameters(), **(file.parameters if file else {})}
+    docs = field_docs()
     group = parser.add_argument_group("pipeline parameters")
     for name, kind in field_types().items():
         if names is not None and name not in names:
             continue
         group.add_argument(f"--{name.replace('_', '-')}", dest=name, default=defaults[name],
                            type=_parse_bool if kind is bool else kind,
-                           help=f"(default: {defaults[name]!r})")
-
-
-_CLUSTER_HELP = {
-    "image": "image every step runs in (default: $BERTPIPE_IMAGE or the release image)",
-    "image_pull_secret": "Secret for pulling the image from a private registry",
-    "train_gpus": "GPUs for the train step (0: CPU); per worker with --tfjob-workers",
-    "gpu_type": "accelerator resource name",
-    "cpu_request": "STEP=CPU,... e.g. train=8,preprocess=2",
-    "cpu_limit": "STEP=CPU,...",
-    "memory_request": "STEP=QUANTITY,... e.g. train=32Gi",
-    "memory_limit": "STEP=QUANTITY,...",
-    "node_selector": "KEY=VALUE,... for every step",
-    "tolerations": "KEY[=VALUE][:EFFECT],... for every step",
-    "train_node_selector": "KEY=VALUE,... for the train step only (a GPU pool)",
-    "train_tolerations": "KEY[=VALUE][:EFFECT],... for the train step only",
-    "retries": "retries of the preemptible steps (--retry-steps)",
-    "retry_backoff": "first retry delay, doubling after each",
-    "retry_steps": "steps that may run on preemptible nodes",
-    "gcs_secret": "Secret with a GCP key mounted in every step (empty: Workload Identity)",
-    "gcs_secret_key": "the key file's name inside --gcs-secret",
-    "pvc_name": "an existing PVC mounted in every step",
-    "pvc_mount_path": "where --pvc-name is mounted",
-    "service_account": "Kubernetes service account of the run's pods",
-    "tfjob_workers": "0: train in one pod; N >= 2: a TFJob of N workers",
-    "tfjob_namespace": "namespace of the TFJob",
-}
+                           metavar=flag_metavar(docs[name]),
+                           help=flag_help(docs[name], defaults[name], docs).replace("%", "%%"))
 
 
 def _shown(value: Any) -> str:
@@ -93,7 +77,12 @@ def _shown(value: Any) -> str:
 def add_cluster_flags(parser: argparse.ArgumentParser, file: ConfigFile | None = None,
                       caching: bool = True) -> None:
     """One ``--flag`` per ``ClusterConfig`` field (compile-time deployment settings); defaults
-    from the dataclass or the ``cluster:`` section of the ``--config`` file."""
+    from the dataclass or the ``cluster:`` section of the ``--config`` file; help from the
+    fields' descriptions (``cluster_docs()``)."""
+    from pipelines.cluster import cluster_docs
+    from pipelines.param_docs import plain
+
+    docs = cluster_docs()
     given = file.cluster if file else {}
     group = parser.add_argument_group(
         "cluster settings", f"compile-time; steps: {', '.join(STEPS)}")
@@ -102,11 +91,13 @@ def add_cluster_flags(parser: argparse.ArgumentParser, file: ConfigFile | None =
         if field.name == "caching":
             group.add_argument("--cache", dest="caching", action=argparse.BooleanOptionalAction,
                                default=given.get("caching", caching),
-                               help="KFP execution caching for every step (default: %(default)s)")
+                               help=f"{plain(docs['caching'].help, docs)} "
+                                    "(default: %(default)s)")
             continue
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, default=default,
                            type=int if field.type == "int" else str,
-                           help=f"{_CLUSTER_HELP[field.name]} (default: {_shown(default)})")
+                           help=f"{plain(docs[field.name].help, docs)} "
+                                f"(default: {_shown(default)})".replace("%", "%%"))
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -149,71 +140,22 @@ def _pipeline_config(args: argparse.Namespace) -> PipelineConfig:
     return PipelineConfig.from_parameters(params)
 
 
-def validate(config: PipelineConfig) -> None:
-    """Checks that need files but no heavy work: encoder source, the freezing spec against the
-    encoder's variables (block range, regexes), data files and columns."""
-    from components.encoders.sources import encoder_variable_names
-    from components.preprocess.pipeline import validate_inputs
-    from components.freeze_spec import FreezeSpec
-
-    FreezeSpec.parse(config.train.freeze).frozen_names(encoder_variable_names(config.encoder))
-    validate_inputs(config.data)
-
-
-def _print_outputs(outputs: dict[str, Any]) -> None:
-    """Artifact paths, the blessed export (it is inside the gate's branch, so not a pipeline
-    output) and, last, the summary line."""
-    print("\nartifacts:")
-    for name, value in outputs.items():
-        if hasattr(value, "path"):
-            print(f"  {name:<24}{value.path}")
-    run_dir = Path(outputs["model"].path).parents[1] if "model" in outputs else None
-    exported = run_dir / "export" / "exported_model" if run_dir else None
-    if exported is not None and exported.is_dir():
-        print(f"  {'exported_model':<24}{exported}")
-    elif run_dir is not None:
-        print("  exported_model          (none: the model was not blessed, see the metrics)")
-    if "summary" in outputs:
-        print(outputs["summary"])
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole pipeline through kfp.local, on the host or with every step in the image; a
-    config file's cluster section does not apply."""
+    config file's cluster section does not apply. The terminal shows the run view; each
+    step's whole output goes to its log (``--verbose``: to the terminal too, as kfp.local
+    prints it)."""
+    from pipelines.local_run import LocalRunOptions, run_locally
+    from pipelines.run_watch import capture_process_output
+
     config = _pipeline_config(args)
-    validate(config)
-
-    from pipelines.local_run import init_local
-    from pipelines.pipeline import bertpipe_pipeline
-
-    root = Path(args.pipeline_root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
-    runner = None
-    if args.runner == "docker":
-        from pipelines import container_run
-
-        container_run.check_engine(args.image)
-        settings = container_run.ContainerSettings(
-            image=args.image, mounts=container_run.plan_mounts(config, str(root)),
-            user=container_run.container_user(), network=args.container_network)
-        container_run.prepare_writable(settings.mounts, settings.user)
-        runner = container_run.install(settings)
-    init_local(str(root), runner=runner)
-    try:
-        task = bertpipe_pipeline(**config.parameters())
-    except RuntimeError:
-        if args.runner == "docker":
-            from pipelines.container_run import FAILURES
-
-            if FAILURES:
-                raise StepError(str(FAILURES[-1])) from None
-        raise
-    _print_outputs(dict(task.outputs))
-    return 0
-
-
-class StepError(Exception):
-    """A pipeline step failed; the message is the step's own error line."""
+    options = LocalRunOptions(pipeline_root=args.pipeline_root, runner=args.runner,
+                              image=args.image, container_network=args.container_network,
+                              verbose=args.verbose)
+    if args.verbose:
+        return run_locally(config, options, sys.stdout)
+    with capture_process_output() as (terminal, captured):
+        return run_locally(config, options, terminal, captured)
 
 
 def cmd_preprocess(args: argparse.Namespace) -> int:
@@ -348,7 +290,14 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """Recent runs (or recurring runs) and their states, or one run in detail."""
+    """Recent runs (or recurring runs) and their states, or one run in detail; with
+    ``--local``, the runs of ``bertpipe run`` under a pipeline root."""
+    if args.local or args.pipeline_root:
+        from pipelines.run_records import list_runs, runs_table
+
+        root = args.pipeline_root or "bertpipe-runs"
+        print("\n".join(runs_table(list_runs(root)[:args.limit])))
+        return 0
     from pipelines import kubeflow
 
     client = kubeflow.connect(_connection(args))
@@ -361,6 +310,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         lines = kubeflow.run_table(
             kubeflow.recent_runs(client, args.experiment, args.limit, args.namespace))
     print("\n".join(lines))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """A local run's record, its Markdown summary and a ``file://`` URL of its report."""
+    from pipelines.run_records import find_run, show_lines
+
+    print("\n".join(show_lines(find_run(args.pipeline_root, args.run))))
     return 0
 
 
@@ -439,6 +396,9 @@ def _add_run(sub, file: ConfigFile | None) -> None:
     run.add_argument("--container-network", default="none",
                      help="network of the steps' containers with --runner docker (default: "
                           "none; e.g. bridge to reach gs://)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="stream every step's whole output (kfp.local, TensorFlow, Beam) "
+                          "instead of one line per step; it is kept in <step>.log either way")
     _add_pipeline_options(run, file)
     run.set_defaults(func=cmd_run)
 
@@ -472,7 +432,8 @@ def _add_kubeflow_commands(sub, file: ConfigFile | None) -> None:
     comp.set_defaults(func=cmd_compile)
     submit = sub.add_parser("submit", help="upload the pipeline to Kubeflow Pipelines and "
                                            "start a run")
-    submit.add_argument("--run-name", default="", help="(default: 'bertpipe <UTC time>')")
+    submit.add_argument("--run-name", default="",
+                        help="the run's display name (default: 'bertpipe <UTC time>')")
     _add_submission_options(submit)
     add_connection_flags(submit)
     _add_pipeline_options(submit, file)
@@ -506,14 +467,27 @@ def _add_kubeflow_commands(sub, file: ConfigFile | None) -> None:
 
 
 def _add_inspection_commands(sub) -> None:
-    """``runs`` (a cluster's runs) and ``predict`` (an export on lines of text)."""
-    runs = sub.add_parser("runs", help="list recent runs and their states, or show one")
+    """``runs`` (a cluster's or local runs), ``show`` (a local run) and ``predict`` (an export
+    on lines of text)."""
+    runs = sub.add_parser("runs", help="list recent runs and their states (a cluster's, or "
+                                        "local ones with --local), or show one")
+    runs.add_argument("--local", action="store_true",
+                      help="list the local runs of `bertpipe run` under --pipeline-root "
+                           "instead of a cluster's")
+    runs.add_argument("--pipeline-root", default="",
+                      help="where local runs are (implies --local; default: ./bertpipe-runs)")
     runs.add_argument("--experiment", default="", help="only this experiment's runs")
     runs.add_argument("--limit", type=int, default=10, help="how many (default: 10)")
     runs.add_argument("--run-id", default="", help="one run's state and its steps' states")
     runs.add_argument("--recurring", action="store_true", help="list recurring runs instead")
     add_connection_flags(runs)
     runs.set_defaults(func=cmd_runs)
+    show = sub.add_parser("show", help="a local run's summary, its steps and its report's URL")
+    show.add_argument("run", nargs="?", default="latest",
+                      help="a run folder, its name or a unique prefix of it (default: latest)")
+    show.add_argument("--pipeline-root", default="bertpipe-runs",
+                      help="where local runs are (default: ./bertpipe-runs)")
+    show.set_defaults(func=cmd_show)
     pred = sub.add_parser("predict", help="label lines of text with an export")
     pred.add_argument("export_dir", help="an export step's output (or a published copy)")
     pred.add_argument("--input", default="-", help="a text file, one example per line "
@@ -523,8 +497,11 @@ def _add_inspection_commands(sub) -> None:
                            "the from_ids signature; frozen: the frozen graph")
     pred.add_argument("--separator", default="\t",
                       help="between text and text pair on a line, for pair models (default: tab)")
-    pred.add_argument("--batch-size", type=int, default=64)
-    pred.add_argument("--json", action="store_true", help="one JSON object per line")
+    pred.add_argument("--batch-size", type=int, default=64,
+                      help="lines scored at once (default: 64)")
+    pred.add_argument("--json", action="store_true",
+                      help="one JSON object per line: text, label, probability and every "
+                           "label's probability")
     pred.set_defaults(func=cmd_predict)
 
 

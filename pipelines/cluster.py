@@ -18,7 +18,7 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-from components.config import parse_bool
+from components.config import FieldDoc, docs_of, parse_bool, setting
 from components.errors import ConfigError, require
 from components.images import IMAGE
 
@@ -115,51 +115,53 @@ def _int(value: Any, name: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
-    """Deployment settings applied to the pipeline's tasks at compile time.
+    """Deployment settings applied to the pipeline's tasks at compile time (steps by their
+    display names in ``STEPS``)."""
 
-    * ``image``: the image every step runs in (default: ``BERTPIPE_IMAGE`` or the release).
-    * ``train_gpus``: GPUs of ``gpu_type`` for the train step (0: CPU).
-    * ``cpu_request``/``cpu_limit``/``memory_request``/``memory_limit``: per step (display
-      names in ``STEPS``), e.g. ``{"train": "8", "preprocess": "2"}``.
-    * ``node_selector``/``tolerations``: every step; ``train_node_selector``/
-      ``train_tolerations``: the train step only (a GPU node pool).
-    * ``retries`` (with exponential backoff from ``retry_backoff``) on ``retry_steps``, the
-      steps that may run on preemptible/spot nodes.
-    * ``gcs_secret``: a Secret holding a service-account key (``gcs_secret_key``) mounted in
-      every step at ``GCS_SECRET_DIR`` with ``GOOGLE_APPLICATION_CREDENTIALS`` pointing at it;
-      empty: no key (Workload Identity through ``service_account``, or no GCS at all).
-    * ``pvc_name``: an existing PersistentVolumeClaim mounted in every step at
-      ``pvc_mount_path`` (shared data, TFRecords, ``blessed_root``).
-    * ``service_account``: the Kubernetes service account runs use (submit/schedule).
-    * ``caching``: KFP's execution cache for every step.
-    * ``tfjob_workers``: 0 runs training in the train pod; N >= 2 replaces the train step by
-      ``train_tfjob``, which launches a TFJob of N workers with ``train_gpus`` GPUs each (in
-      ``tfjob_namespace``, the ``image``, ``service_account`` and ``gcs_secret``) and waits.
-    """
-
-    image: str = IMAGE
-    image_pull_secret: str = ""
-    train_gpus: int = 0
-    gpu_type: str = "nvidia.com/gpu"
-    cpu_request: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    cpu_limit: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    memory_request: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    memory_limit: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    tolerations: tuple[Toleration, ...] = ()
-    train_node_selector: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    train_tolerations: tuple[Toleration, ...] = ()
-    retries: int = 0
-    retry_backoff: str = "60s"
-    retry_steps: tuple[str, ...] = ("preprocess", "train")
-    gcs_secret: str = ""
-    gcs_secret_key: str = "key.json"
-    pvc_name: str = ""
-    pvc_mount_path: str = "/mnt/bertpipe"
-    service_account: str = ""
-    caching: bool = True
-    tfjob_workers: int = 0
-    tfjob_namespace: str = "bertpipe"
+    image: str = setting(IMAGE, """
+        the image every step runs in ($BERTPIPE_IMAGE or the release image when not
+        given)""")
+    image_pull_secret: str = setting("", """
+        a Secret for pulling the image from a private registry""")
+    train_gpus: int = setting(0, """
+        GPUs of `gpu_type` for the train step (0: CPU); per worker with `tfjob_workers`""")
+    gpu_type: str = setting("nvidia.com/gpu", "the accelerator's resource name")
+    cpu_request: Mapping[str, str] = setting(help="STEP=CPU,... per step, e.g. "
+                                                  "train=8,preprocess=2", factory=dict)
+    cpu_limit: Mapping[str, str] = setting(help="STEP=CPU,... per step", factory=dict)
+    memory_request: Mapping[str, str] = setting(help="STEP=QUANTITY,... per step, e.g. "
+                                                     "train=32Gi", factory=dict)
+    memory_limit: Mapping[str, str] = setting(help="STEP=QUANTITY,... per step", factory=dict)
+    node_selector: Mapping[str, str] = setting(help="KEY=VALUE,... node labels for every step",
+                                               factory=dict)
+    tolerations: tuple[Toleration, ...] = setting((), """
+        KEY[=VALUE][:EFFECT],... taints every step tolerates""")
+    train_node_selector: Mapping[str, str] = setting(help="""
+        KEY=VALUE,... node labels for the train step only (a GPU pool)""", factory=dict)
+    train_tolerations: tuple[Toleration, ...] = setting((), """
+        KEY[=VALUE][:EFFECT],... taints the train step only tolerates""")
+    retries: int = setting(0, """
+        retries of the steps that may run on preemptible/spot nodes (`retry_steps`)""")
+    retry_backoff: str = setting("60s", "the first retry's delay, doubling after each")
+    retry_steps: tuple[str, ...] = setting(("preprocess", "train"), """
+        STEP,... the steps that may run on preemptible nodes (and are retried)""")
+    gcs_secret: str = setting("", f"""
+        a Secret holding a service-account key (`gcs_secret_key`), mounted in every step at
+        {GCS_SECRET_DIR} with GOOGLE_APPLICATION_CREDENTIALS pointing at it (empty: no key:
+        Workload Identity through `service_account`, or no GCS at all)""")
+    gcs_secret_key: str = setting("key.json", "the key file's name inside `gcs_secret`")
+    pvc_name: str = setting("", """
+        an existing PersistentVolumeClaim mounted in every step at `pvc_mount_path` (shared
+        data, TFRecords, blessed_root)""")
+    pvc_mount_path: str = setting("/mnt/bertpipe", "where `pvc_name` is mounted")
+    service_account: str = setting("", """
+        the Kubernetes service account of the runs' pods (submit/schedule)""")
+    caching: bool = setting(True, "KFP's execution cache for every step")
+    tfjob_workers: int = setting(0, """
+        0: train in the train pod; N >= 2: the train step launches a TFJob of N workers with
+        `train_gpus` GPUs each (in `tfjob_namespace`, with the `image`, `service_account`
+        and `gcs_secret`) and waits for it""")
+    tfjob_namespace: str = setting("bertpipe", "the namespace of the TFJob")
 
     def __post_init__(self) -> None:
         require(bool(self.image.strip()) and not any(c.isspace() for c in self.image),
@@ -227,6 +229,11 @@ class ClusterConfig:
 
     def is_default(self) -> bool:
         return self == ClusterConfig()
+
+
+def cluster_docs() -> dict[str, FieldDoc]:
+    """Name, type, default and meaning of every cluster setting, in field order."""
+    return {doc.name: doc for doc in docs_of(ClusterConfig, "cluster")}
 
 
 def apply_cluster(cluster: ClusterConfig, tasks: Mapping[str, Any]) -> None:

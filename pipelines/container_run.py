@@ -5,8 +5,8 @@ starts the container with ``auto_remove`` and reads the exit code afterwards; wh
 is already gone (podman's Docker-compatible socket answers 404) it counts the step as a
 success, so a failed step passes. ``ImageTaskHandler`` takes its place: it keeps the container
 until its exit code is read, then removes it, and records what ran (step, container id, image
-id, user, network, exit code) in ``containers.jsonl`` and the step's whole output in
-``<step>.log``, both in the run's folder. Steps run with no network, as a non-root user that
+id, user, network, exit code) in ``containers.jsonl`` in the run's folder, and prints the
+step's whole output (which ``run_watch`` keeps as ``<step>.log``). Steps run with no network, as a non-root user that
 can write the mounted pipeline root and ``blessed_root``; the data and a local encoder are
 mounted read-only at their own paths, so the pipeline's parameters mean the same inside.
 Every step runs ``settings.image`` (``--image``), whatever tag the components were compiled
@@ -21,19 +21,19 @@ import datetime as dt
 import glob
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 from kfp.local import config as local_config
 from kfp.local import docker_task_handler, status
 
+from components import progress
 from components.config import PipelineConfig
 from components.errors import ConfigError
+from pipelines.run_watch import error_line
 
 # The image's own user (Dockerfile: USER 1000:1000).
 IMAGE_USER = "1000:1000"
-_ERROR_LINE = re.compile(r"^[\w.-]+: error: .+|^\w+(?:\.\w+)*(?:Error|Exception|Exit): .+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,16 +153,6 @@ def _task_root(command: list[str]) -> Path:
     return Path(executor_input["outputs"]["outputFile"]).parent
 
 
-def error_line(log: str) -> str:
-    """The step's own last error line (``preprocess: error: ...`` or an exception's last
-    line), else its last non-empty line."""
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if _ERROR_LINE.match(line):
-            return line
-    return lines[-1] if lines else "(no output)"
-
-
 class ImageTaskHandler(docker_task_handler.DockerTaskHandler):
     """Runs one step's container to its real exit code (see the module docstring)."""
 
@@ -181,20 +171,20 @@ class ImageTaskHandler(docker_task_handler.DockerTaskHandler):
         mode = "rw,z" if "name=selinux" in client.info().get("SecurityOptions", []) else "rw"
         volumes = {m.path: {"bind": m.path, "mode": mode if m.writable else mode.replace(
             "rw", "ro")} for m in settings.mounts}
-        log_path = run_dir / f"{step}.log"
+        output: list[str] = []
+        log_path = run_dir / f"{step}.log"  # written by run_watch from what is printed here
         record: dict[str, Any] = {"step": step, "image": settings.image,
                                   "started": dt.datetime.now(dt.timezone.utc).isoformat()}
         try:
             container = client.containers.run(
                 image=settings.image, command=self.full_command, detach=True, stdout=True,
                 stderr=True, volumes=volumes, user=settings.user, network_mode=settings.network,
-                environment=self.env_vars or None, auto_remove=False)
+                environment=_environment(self.env_vars), auto_remove=False)
             try:
-                with open(log_path, "w", encoding="utf-8") as log:
-                    for chunk in container.logs(stream=True, follow=True):
-                        text = chunk.decode("utf-8", errors="replace")
-                        print(text, end="")
-                        log.write(text)
+                for chunk in container.logs(stream=True, follow=True):
+                    text = chunk.decode("utf-8", errors="replace")
+                    print(text, end="")
+                    output.append(text)
                 exit_code: int | None = container.wait()["StatusCode"]
                 container.reload()
                 attrs = container.attrs
@@ -216,9 +206,15 @@ class ImageTaskHandler(docker_task_handler.DockerTaskHandler):
             f.write(json.dumps(record) + "\n")
         if exit_code == 0:
             return status.Status.SUCCESS
-        FAILURES.append(StepFailure(step, exit_code, error_line(log_path.read_text()),
+        FAILURES.append(StepFailure(step, exit_code, error_line("".join(output)),
                                     str(log_path)))
         return status.Status.FAILURE
+
+
+def _environment(env_vars: dict[str, str] | None) -> dict[str, str] | None:
+    """The step's own variables, plus the run view's request for progress events."""
+    wanted = {progress.PROGRESS_ENV: "1"} if progress.progress_wanted() else {}
+    return {**(env_vars or {}), **wanted} or None
 
 
 def install(settings: ContainerSettings) -> local_config.DockerRunner:

@@ -11,6 +11,10 @@ from pathlib import Path
 from components.contracts import (BlessedModel, EncoderInfo, Evaluation, ModelCard,
                                   PreparedExamples, TrainingReport)
 from fixtures import sentiment_rows, write_csv
+from pipelines.run_records import LocalRun
+
+# kfp.local's task folders (and log names), in the order a blessed run runs them.
+STEP_TASKS = ("import-encoder", "preprocess", "train", "evaluate", "gate", "export", "publish")
 
 # The run both tests make: the fixture's 200 rows, one trainable block, 2 short epochs.
 RUN_ARGS = ["--split-key-column", "group", "--max-seq-length", "32", "--epochs", "2",
@@ -32,11 +36,22 @@ def check_run(proc: subprocess.CompletedProcess, blessed_root: Path) -> dict[str
     assert match, lines[-5:]
     assert float(match.group(1)) >= 0.8  # the fixture's labels follow its sentiment words
 
-    artifacts = {k: Path(v) for k, v in re.findall(r"^  (\w+)\s+(/\S+)$", proc.stdout,
-                                                    flags=re.M)}
+    # Plain lines when stdout is not a terminal: no carriage returns, no escape sequences.
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", proc.stdout), repr(proc.stdout[-500:])
+    (run_line,) = [line for line in lines if line.startswith("  run ")]
+    run_dir = Path(run_line.split()[1])
+    record = LocalRun.load(str(run_dir))
+    assert record.status == "succeeded" and record.blessed and record.finished_utc
+    artifacts = {k: Path(v) for k, v in record.artifacts.items()}
     assert set(artifacts) >= {"encoder_model", "examples", "model", "metrics",
                               "classification_metrics", "report", "summary_markdown",
                               "exported_model"}
+    assert [s.step for s in record.steps] == list(STEP_TASKS)
+    for step in record.steps:  # each step's whole output is in its log, not on the screen
+        assert step.status == "succeeded" and Path(step.log) == run_dir / f"{step.step}.log"
+        log = Path(step.log).read_text()
+        assert re.search(rf"Executing task \S*'{step.step}'", log), step.step
+    assert "Executing task" not in proc.stdout + proc.stderr
     exported = artifacts["exported_model"]
     assert (exported / "frozen_graph.pb").stat().st_size > 1_000_000
     assert (exported / "serving_model" / "saved_model.pb").exists()

@@ -6,6 +6,7 @@ import time
 
 import tensorflow as tf
 
+from components import progress
 from components.keras import keras
 
 
@@ -48,3 +49,41 @@ class ResumeReporter(keras.callbacks.Callback):
             self._reported = True
             if self._epoch or batch:
                 print(f"resumed from backup at epoch {self._epoch + 1}, step {batch}", flush=True)
+
+
+class ProgressEvents(keras.callbacks.Callback):
+    """Epoch begin/end events for the run view (``components/progress.py``) and, when the
+    view asks for them, in-epoch progress at most every ``interval`` seconds."""
+
+    def __init__(self, epochs: int, steps: int, interval: float = 1.0):
+        super().__init__()
+        self.epochs, self.steps, self.interval = epochs, steps, interval
+        self.live = progress.progress_wanted()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch, self._start, self._last = epoch + 1, time.perf_counter(), 0.0
+        progress.emit(progress.EpochBegin(self._epoch, self.epochs, self.steps))
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self._last < self.interval and batch + 1 < self.steps:
+            return
+        self._last = now
+        progress.emit(progress.Progress(self._epoch, self.epochs, batch + 1, self.steps,
+                                        now - self._start, _floats(logs)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        progress.emit(progress.EpochEnd(epoch + 1, self.epochs,
+                                        time.perf_counter() - self._start, _floats(logs)))
+
+
+def _floats(logs) -> dict[str, float]:
+    out = {}
+    for key, value in (logs or {}).items():
+        try:
+            out[key] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return out

@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from components.config import TrainConfig
 from components.contracts import EncoderInfo, PreparedExamples, TrainingReport
+from components import progress
 from components.keras import keras
 from components.model.classifier import build_classifier
 from components.model.freezing import (FreezePlan, GradualUnfreezing, format_freeze_table,
                                        freeze_table, unfreezing_schedule)
-from components.train.callbacks import ResumeReporter, ThroughputLogger
+from components.train.callbacks import ProgressEvents, ResumeReporter, ThroughputLogger
 from components.train.data import load_split
 from components.train.precision import Precision, resolve_precision
 from components.train.schedule import WarmupLinearDecay
@@ -146,15 +147,15 @@ def make_datasets(cfg: TrainConfig, examples: PreparedExamples, global_batch: in
 
 
 def make_callbacks(cfg: TrainConfig, out: str, backup_dir: str, global_batch: int,
-                   unfreezing: GradualUnfreezing | None,
+                   steps_per_epoch: int, unfreezing: GradualUnfreezing | None,
                    extra: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
     """Backup (resume after a kill), gradual unfreezing, resume and throughput reporting,
-    TensorBoard, then the caller's own."""
+    the run view's progress events, TensorBoard, then the caller's own."""
     backup = keras.callbacks.BackupAndRestore(
         backup_dir=backup_dir, save_freq=cfg.checkpoint_steps or "epoch",
         delete_checkpoint=True)
     return [backup, *([unfreezing] if unfreezing else []), ResumeReporter(),
-            ThroughputLogger(global_batch),
+            ThroughputLogger(global_batch), ProgressEvents(cfg.epochs, steps_per_epoch),
             keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"), *extra]
 
 
@@ -205,7 +206,9 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     head_vars = [v for v in model.trainable_variables if id(v) not in encoder_ids]
     table = freeze_table(_encoder_variables(encoder), plan, head_vars)
     trainable_params = count_params(model.trainable_variables)
-    print(format_freeze_table(table), flush=True)
+    table_text = format_freeze_table(table)
+    print(table_text, flush=True)
+    progress.emit(progress.Table(f"freeze {plan.spec}", table_text.splitlines()))
     print(f"replicas={replicas} global_batch={global_batch} "
           f"per_replica_batch={global_batch / replicas:g} steps_per_epoch={steps_per_epoch}",
           flush=True)
@@ -229,7 +232,7 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
                     steps_per_epoch=steps_per_epoch, verbose=verbose, class_weight=class_weight,
                     callbacks=make_callbacks(cfg, out, f"{final_out}/backup", global_batch,
-                                             unfreezing, list(callbacks)))
+                                             steps_per_epoch, unfreezing, list(callbacks)))
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
     # Evaluation and the exports run the encoder in float32: what is measured is what serves.
     encoder.set_encoder_dtype("float32")

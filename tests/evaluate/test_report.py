@@ -99,3 +99,32 @@ def test_report_renders_offline_in_headless_chromium(evaluation, tmp_path):
         assert _pixels_near(image, COLORS[name]) > 150, name
     # Nothing drawn with a colour the report does not use is counted (the check can fail).
     assert _pixels_near(image, "#ff00ff") == 0
+
+
+def test_the_runs_report_page_opens_as_a_page_not_as_source(evaluation, tmp_path):
+    """The KFP artifact is a file named ``report`` with no extension: opened by URL, Chromium
+    shows its source as text. ``bertpipe run`` and ``bertpipe show`` point at the
+    ``report.html`` copy beside it, which Chromium renders (its DOM has the SVG elements)."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (make test installs it where apt-get works)")
+    from pipelines.run_records import report_page
+
+    run_dir = tmp_path / "bertpipe-2026-01-01-00-00-00-000000"
+    artifact = run_dir / "evaluate" / "report"
+    artifact.parent.mkdir(parents=True)
+    write_report(evaluation, str(artifact))
+    page = report_page(run_dir)
+    assert page == artifact.with_name("report.html") and page.read_bytes() == artifact.read_bytes()
+
+    def dom(path) -> str:
+        proc = subprocess.run([CHROMIUM, *OFFLINE_FLAGS, f"--user-data-dir={tmp_path / 'p'}",
+                               "--dump-dom", path.as_uri()], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    rendered, as_text = dom(page), dom(artifact)
+    assert "<svg" in rendered and "&lt;svg" not in rendered
+    assert "&lt;svg" in as_text and "<svg" not in as_text  # what the bare artifact gives

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 from components.config import DataConfig, EvalConfig, PipelineConfig
-from pipelines.container_run import Mount, _task_root, error_line, plan_mounts
+from pipelines.container_run import Mount, _task_root, plan_mounts
+from pipelines.run_watch import error_line
 
 
 def test_mounts_cover_data_encoder_and_outputs(tmp_path):
