@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 from typing import Any, ClassVar
@@ -80,7 +81,7 @@ def summary_file(run_dir: str | Path) -> Path | None:
 def list_runs(root: str | Path) -> list[tuple[Path, LocalRun | None]]:
     """Run folders under ``root``, newest first, with their record (None for runs made
     before records existed, or unreadable ones)."""
-    base = Path(root)
+    base = Path(root).resolve()
     if not base.is_dir():
         raise ConfigError(f"pipeline root {root} does not exist (bertpipe run --pipeline-root)")
     runs = []
@@ -106,8 +107,10 @@ def runs_table(runs: list[tuple[Path, LocalRun | None]]) -> list[str]:
            f"{'freeze':<10} {'data':<30} run"
     lines = [head]
     for folder, run in runs:
-        if run is None:
-            lines.append(f"{'?':<17} {'unknown':<10} {'':>8} {'':<8} {'':<10} {'':<30} "
+        if run is None:  # made before run records: kfp.local's name holds its start time
+            stamp = re.match(r"^.*?(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)", folder.name)
+            when = "{}-{}-{} {}:{}".format(*stamp.groups()) if stamp else "?"
+            lines.append(f"{when:<17} {'no record':<10} {'':>8} {'':<8} {'':<10} {'':<30} "
                          f"{folder.name}")
             continue
         status = run.status if run.status != "running" or run.finished_utc else "running?"
