@@ -21,6 +21,7 @@ BUILTIN_DATASETS = {"builtin://rotten_tomatoes": "movie_name"}
 POOLINGS = ("pooled", "cls", "mean", "max")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 CLASS_WEIGHTINGS = ("none", "balanced")
+MAX_FIELD_CHARS_LIMIT = 2**31 - 2  # what Python's csv module can be told (a C long, less one)
 MAIN_METRICS = ("accuracy", "macro_f1", "weighted_f1", "mcc", "roc_auc", "pr_auc")
 
 
@@ -106,6 +107,10 @@ class DataConfig:
     max_rejected_fraction: float = setting(0.1, """
         the preprocess job fails (one line: count and dead-letter path) when a larger share
         of rows is rejected""")
+    max_field_chars: int = setting(1_048_576, """
+        the longest field read, in characters (default 1 MiB): a longer text is still read,
+        tokenized and truncated to `max_seq_length`; only a row with a field over this is a
+        dead letter, whose reason names this setting""")
     beam_options: str = setting("", """
         standard Beam pipeline flags for the preprocess job, passed through unchanged, e.g.
         `--runner=DataflowRunner --project=...` (empty: the DirectRunner)""")
@@ -135,6 +140,9 @@ class DataConfig:
         _require(8 <= self.max_seq_length <= 512,
                  f"max_seq_length must be in [8, 512], got {self.max_seq_length}")
         _require(self.num_shards >= 0, f"num_shards must be >= 0, got {self.num_shards}")
+        _require(1 <= self.max_field_chars <= MAX_FIELD_CHARS_LIMIT,
+                 f"max_field_chars must be in [1, {MAX_FIELD_CHARS_LIMIT}], "
+                 f"got {self.max_field_chars}")
 
     @property
     def labels(self) -> list[str]:

@@ -11,7 +11,7 @@ def preprocess(encoder_model: Input[Model], data_path: str, text_column: str,
                text_pair_column: str, text_pair_separator: str, label_column: str,
                label_vocab: str, split_key_column: str, eval_fraction: float,
                test_fraction: float, max_seq_length: int, num_shards: int, gzip: bool,
-               max_rejected_fraction: float, beam_options: str, slice_column: str,
+               max_rejected_fraction: float, max_field_chars: int, beam_options: str, slice_column: str,
                data_version: str, examples: Output[Dataset]):
     """Tokenizes the rows into train/eval(/test) TFRecords; ``beam_options`` are Beam flags.
 

@@ -50,7 +50,7 @@ from components.errors import ConfigError
 from components.pinned_wheels import sha256_of
 from components.preprocess.datasets import resolve_data_path
 from components.preprocess.examples import serialize_examples
-from components.preprocess.rows import iter_records, read_header
+from components.preprocess.rows import DEFAULT_MAX_FIELD_CHARS, iter_records, read_header
 from components.preprocess.stats import SplitStats
 from components.text.wordpiece import MAX_CHARS_PER_WORD
 
@@ -141,16 +141,16 @@ class ReadRows(beam.PTransform):
     """File paths -> lists of up to ``ROWS_PER_BATCH`` row and error records (see
     ``rows.iter_records``)."""
 
-    def __init__(self, files: list[str]):
+    def __init__(self, files: list[str], max_field_chars: int = DEFAULT_MAX_FIELD_CHARS):
         super().__init__()
-        self._files = files
+        self._files, self._max_field_chars = files, max_field_chars
 
     def expand(self, pbegin):
         return (pbegin
                 | "ListFiles" >> beam.Create(self._files)
                 | "Match" >> fileio.MatchAll()
                 | "Open" >> fileio.ReadMatches()
-                | "Parse" >> beam.ParDo(ParseFile()))
+                | "Parse" >> beam.ParDo(ParseFile(self._max_field_chars)))
 
 
 class Progress:
@@ -179,11 +179,15 @@ class ParseFile(beam.DoFn):
     """One file -> its records (see ``rows.iter_records``) in lists of up to
     ``ROWS_PER_BATCH``, counting rows read."""
 
+    def __init__(self, max_field_chars: int = DEFAULT_MAX_FIELD_CHARS):
+        super().__init__()
+        self.max_field_chars = max_field_chars
+
     def setup(self) -> None:
         self._progress = Progress("read")
 
     def process(self, readable) -> Iterator[list[dict[str, Any]]]:
-        records = iter_records(readable.metadata.path, readable.open())
+        records = iter_records(readable.metadata.path, readable.open(), self.max_field_chars)
         while batch := list(itertools.islice(records, ROWS_PER_BATCH)):
             self._progress.add(len(batch))
             yield batch
@@ -484,7 +488,7 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
     with beam.Pipeline(options=options) as p:
-        encoded = (p | "Read" >> ReadRows(files)
+        encoded = (p | "Read" >> ReadRows(files, data.max_field_chars)
                    | "Encode" >> EncodeRows(data, info.vocab_file, info.do_lower_case))
         summary = encoded[SUMMARY]
         for split in SPLITS:
