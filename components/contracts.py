@@ -22,6 +22,7 @@ import json
 import os
 import types
 import typing
+import uuid
 from typing import Any, ClassVar, TypeVar
 
 from components.errors import ContractError
@@ -94,11 +95,14 @@ class Contract:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def save(self, folder: str) -> str:
-        """Writes ``folder/FILE`` through a temporary file renamed into place; returns its path."""
+        """Writes ``folder/FILE`` through a temporary file renamed into place; returns its path.
+        The temporary name is this writer's own, so two writers at once (a scheduled run and
+        a manual one publishing ``blessed.json``) never mix their bytes: a reader sees one
+        whole file or the other."""
         path = f"{str(folder).rstrip('/')}/{self.FILE}"
         gfile = _files(path)
         gfile.makedirs(path.rsplit("/", 1)[0])
-        tmp = f"{path}.tmp"
+        tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         with gfile.GFile(tmp, "w") as f:
             f.write(self.to_json())
         gfile.rename(tmp, path, overwrite=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.contracts import BlessedModel, Blessing
+from components.errors import ContractError
 
 
 def decide(eval_metrics: dict[str, Any], main_metric: str, min_metric: float,
@@ -19,7 +20,12 @@ def decide(eval_metrics: dict[str, Any], main_metric: str, min_metric: float,
     if main_metric not in eval_metrics:
         raise ValueError(f"main_metric {main_metric!r} is not among the eval metrics")
     value = float(eval_metrics[main_metric])
-    last = BlessedModel.latest(blessed_root)
+    try:
+        last = BlessedModel.latest(blessed_root)
+    except ContractError as err:  # never bless blindly against a baseline it cannot read
+        return Blessing(False, f"not blessed: the last blessed model's record is unreadable "
+                               f"({err}); fix or remove it, then rerun", main_metric=main_metric,
+                        value=value, min_metric=min_metric, max_regression=max_regression)
     baseline = last.metrics.get(main_metric) if last else None
     version = last.version if last else None
     common = dict(main_metric=main_metric, value=value, min_metric=min_metric,
