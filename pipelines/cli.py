@@ -33,7 +33,7 @@ from components.config import (DataConfig, PipelineConfig, TrainConfig, field_ty
                                parse_bool)
 from components.errors import ConfigError, ContractError, api_error_line
 from components.images import IMAGE
-from pipelines.cluster import STEPS, ClusterConfig
+from pipelines.cluster import STEPS, ClusterConfig, check_batch_split
 from pipelines.config_file import ConfigFile, load_config_file
 from pipelines.local_run import StepError
 
@@ -220,8 +220,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from pipelines.pipeline import compile_pipeline
 
     config, defaults = _pipeline_config(args).parameters(), PipelineConfig().parameters()
+    cluster = _cluster(args)
+    check_batch_split(config["batch_size"], cluster)
     changed = {k: v for k, v in config.items() if v != defaults[k]}
-    path = compile_pipeline(args.output, _cluster(args), changed)
+    path = compile_pipeline(args.output, cluster, changed)
     print(f"wrote {path}")
     return 0
 
@@ -232,6 +234,7 @@ def _compiled(args: argparse.Namespace, tmp: str) -> tuple[dict[str, Any], str, 
 
     params = _pipeline_config(args).parameters()
     cluster = _cluster(args)
+    check_batch_split(params["batch_size"], cluster)
     return params, compile_pipeline(str(Path(tmp) / "bertpipe.yaml"), cluster), cluster
 
 

@@ -236,6 +236,22 @@ def cluster_docs() -> dict[str, FieldDoc]:
     return {doc.name: doc for doc in docs_of(ClusterConfig, "cluster")}
 
 
+def replicas_of(cluster: ClusterConfig) -> int:
+    """Training replicas the cluster settings give: GPUs per pod (or the pod's CPU as one)
+    times the TFJob's workers (one pod without a TFJob)."""
+    return max(cluster.train_gpus, 1) * max(cluster.tfjob_workers, 1)
+
+
+def check_batch_split(batch_size: int, cluster: ClusterConfig) -> None:
+    """The global batch must split evenly over the replicas (every replica of a step gets the
+    same number of examples): checked at compile time, before a cluster sees the run."""
+    replicas = replicas_of(cluster)
+    require(batch_size % replicas == 0,
+            f"batch_size {batch_size} does not split evenly over {replicas} training replicas "
+            f"(tfjob_workers {max(cluster.tfjob_workers, 1)} x "
+            f"{max(cluster.train_gpus, 1)} per worker): use a multiple of {replicas}")
+
+
 def apply_cluster(cluster: ClusterConfig, tasks: Mapping[str, Any]) -> None:
     """Applies ``cluster`` to the pipeline's tasks (by display name); settings left at their
     defaults add nothing, so the default config compiles to the plain pipeline."""

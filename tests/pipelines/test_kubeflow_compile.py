@@ -195,3 +195,38 @@ def test_kfp_local_ignores_cluster_settings(tmp_path):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path),
                raise_on_error=True)
     assert tiny(x=3).output == 6
+
+
+def test_a_batch_that_does_not_split_over_the_replicas_fails_at_compile(tmp_path, capsys):
+    """Three TFJob workers with 2 GPUs each are 6 replicas: the default batch of 32 cannot
+    be split evenly, so compile refuses with one line before writing anything."""
+    out = tmp_path / "tfjob.yaml"
+    assert main(["compile", "-o", str(out), "--tfjob-workers", "3", "--train-gpus", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("bertpipe: error: batch_size 32 does not split evenly over 6 training "
+                   "replicas (tfjob_workers 3 x 2 per worker): use a multiple of 6")
+    assert not out.exists()
+    assert main(["compile", "-o", str(out), "--tfjob-workers", "3", "--train-gpus", "2",
+                 "--batch-size", "36"]) == 0 and out.exists()
+
+
+def test_credentials_in_the_environment_never_reach_the_compiled_yaml(tmp_path, monkeypatch,
+                                                                      capsys):
+    """The YAML names the Secret to mount; it never holds a key, a token or their paths,
+    whatever the compiling machine's environment has."""
+    secret = "-----BEGIN PRIVATE KEY-----bertpipe-fake-credential-1c2d"
+    key = tmp_path / "gcp-key.json"
+    key.write_text('{"type": "service_account", "private_key": "%s"}' % secret)
+    token = tmp_path / "token"
+    token.write_text(secret)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    out = tmp_path / "bertpipe.yaml"
+    assert main(["compile", "-o", str(out), "--gcs-secret", "gcp-key",
+                 "--tfjob-workers", "2"]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    assert "gcp-key" in text  # the Secret's name, mounted by Kubernetes
+    for leak in (secret, str(key), str(token)):
+        assert leak not in text
+    assert secret not in capsys.readouterr().out
