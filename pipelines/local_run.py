@@ -188,6 +188,12 @@ def _finish(view, watch, config: PipelineConfig, outputs: dict[str, Any]) -> Non
         blessing and blessing.blessed and config.eval.blessed_root) else None
     if published is not None:
         view.line(f"  blessed  {published.path}")
+    record = watch.record
+    if record is not None and record.peak_memory_bytes:
+        from pipelines.step_facts import human_bytes
+
+        view.line(f"  memory   peak {human_bytes(record.peak_memory_bytes)} resident "
+                  f"({record.peak_memory_step} step)")
     view.line(f"  logs     {run_dir}/<step>.log")
     view.line(f"  run      {run_dir}  (bertpipe show {run_dir.name})")
     if "summary" in outputs:

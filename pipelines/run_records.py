@@ -55,6 +55,10 @@ class LocalRun(Contract):
     gate_reason: str = ""
     error: str = ""
     artifacts: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The largest step process's resident memory and its step (steps run on this machine;
+    # with --runner docker they run in containers and are not counted).
+    peak_memory_bytes: int = 0
+    peak_memory_step: str = ""
 
 
 def now_utc() -> str:

@@ -20,6 +20,7 @@ import inspect
 import io
 import os
 import re
+import resource
 import sys
 import tempfile
 import time
@@ -172,6 +173,7 @@ class Watch:
                 sink.flush()
                 sys.stdout, sys.stderr = stdout, stderr
         seconds = time.monotonic() - started
+        self._note_peak(step)
         ok = task_status == status.Status.SUCCESS
         if ok:
             facts = step_facts.facts(step, outputs, self.config, run_dir)
@@ -185,6 +187,14 @@ class Watch:
                             str(log_path), facts)]
         self.update(steps=steps)
         return outputs, task_status
+
+    def _note_peak(self, step: str) -> None:
+        """The largest resident set of any step process so far (kfp.local runs each step as
+        a child of this process; the kernel keeps the maximum over waited-for children), and
+        the step that set it."""
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
+        if self.record is not None and peak > self.record.peak_memory_bytes:
+            self.update(peak_memory_bytes=peak, peak_memory_step=step)
 
     def _line(self, step: str, line: str) -> None:
         event = progress.parse(line)

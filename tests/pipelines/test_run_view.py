@@ -25,6 +25,7 @@ from pipelines.run_view import RunView
 
 STEP_NAMES = ("import-encoder", "preprocess", "train", "evaluate", "quality-gate", "export",
               "publish")
+FAKE_SECRET = "-----BEGIN PRIVATE KEY-----bertpipe-fake-credential-7f3a9c"
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -56,13 +57,13 @@ def screen(raw: str) -> list[str]:
     return lines
 
 
-def run_in_pty(args: list[str], columns: int = 150, rows: int = 50,
-               timeout: int = 600) -> tuple[int, str]:
+def run_in_pty(args: list[str], columns: int = 150, rows: int = 50, timeout: int = 600,
+               extra_env: dict[str, str] | None = None) -> tuple[int, str]:
     """Runs ``args`` with a pseudo-terminal as stdin, stdout and stderr (as in a person's
     shell); returns the exit status and everything the terminal received."""
     main, child = pty.openpty()
     fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {**os.environ, "TERM": "xterm-256color"}
+    env = {**os.environ, "TERM": "xterm-256color", **(extra_env or {})}
     env.pop("COLUMNS", None)
     proc = subprocess.Popen(args, stdin=child, stdout=child, stderr=child, env=env,
                             close_fds=True)
@@ -156,8 +157,15 @@ def _run_args(tmp_path: Path, data: Path, encoder: str) -> list[str]:
 @pytest.mark.slow
 def test_run_on_a_terminal_fits_a_screen_and_logs_keep_everything(tmp_path, reviews,
                                                                   tiny_encoder_dir):
+    # A fake credential in the environment, as a scheduled run on a workstation might have:
+    # it must never reach the screen, a log, the run record or an artifact.
+    key = tmp_path / "secrets" / "gcp-key.json"
+    key.parent.mkdir()
+    key.write_text(json.dumps({"type": "service_account", "private_key": FAKE_SECRET}))
     status, raw = run_in_pty([sys.executable, "-m", "pipelines.cli", "run",
-                              *_run_args(tmp_path, reviews, tiny_encoder_dir)])
+                              *_run_args(tmp_path, reviews, tiny_encoder_dir)],
+                             extra_env={"GOOGLE_APPLICATION_CREDENTIALS": str(key),
+                                        "BERTPIPE_TEST_TOKEN": FAKE_SECRET})
     shown = screen(raw)
     assert status == 0, "\n".join(shown[-30:])
     assert len(shown) <= 40, "\n".join(shown)
@@ -170,12 +178,15 @@ def test_run_on_a_terminal_fits_a_screen_and_logs_keep_everything(tmp_path, revi
     (report,) = [line.split()[1] for line in shown if line.startswith("  report ")]
     assert report.startswith("file://") and report.endswith("/report.html")
     assert re.fullmatch(r"accuracy=\d\.\d{3} macro_f1=\d\.\d{3}", shown[-1])
+    (memory,) = [line for line in shown if line.startswith("  memory ")]
+    assert re.fullmatch(r"  memory   peak \d+\.\d [MG]B resident \([\w-]+ step\)", memory)
     noise = ("oneDNN", "pkg_resources", "Executing task", "may result in incorrect", "WARNING")
     assert not [line for line in shown if any(n in line for n in noise)]
 
     (run_dir,) = (tmp_path / "runs").iterdir()
     record = LocalRun.load(str(run_dir))
     assert record.status == "succeeded" and [s.status for s in record.steps] == ["succeeded"] * 7
+    assert record.peak_memory_bytes > 200_000_000  # a step that imports TensorFlow
     train_log = (run_dir / "train.log").read_text()
     # The full output is in the logs: kfp.local's executor lines, Keras' epoch lines, the
     # progress events the view drew from, TensorFlow's own start-up lines.
@@ -184,6 +195,10 @@ def test_run_on_a_terminal_fits_a_screen_and_logs_keep_everything(tmp_path, revi
     assert re.search(r"tensorflow|oneDNN|cpu_feature_guard", train_log)
     assert "Streamed logs" in (run_dir / "preprocess.log").read_text()
     assert (run_dir / "run.log").exists()
+    assert FAKE_SECRET not in raw
+    leaked = [p for p in (tmp_path / "runs").rglob("*") if p.is_file()
+              and (FAKE_SECRET.encode() in p.read_bytes() or str(key).encode() in p.read_bytes())]
+    assert not leaked, leaked
 
     listed = bertpipe("runs", "--pipeline-root", str(tmp_path / "runs"))
     assert listed.returncode == 0, listed.stderr
