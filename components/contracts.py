@@ -265,6 +265,28 @@ class PreparedExamples(LocatedContract):
         """The split's files as an absolute glob (under the folder it was loaded from)."""
         return f"{self.root}/{self.splits[split].pattern}"
 
+    def check_records(self, split: str) -> None:
+        """Reads the split's shards once (in the graph, no Python per record): a truncated or
+        corrupt shard, or a record count other than this file's, fails with a
+        ``ContractError`` naming the file, before a step trains or scores on it."""
+        import tensorflow as tf
+
+        files = sorted(tf.io.gfile.glob(self.pattern(split)))
+        total = 0
+        for path in files:
+            ds = tf.data.TFRecordDataset(path, compression_type=self.compression or "")
+            try:
+                total += int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+            except tf.errors.OpError as err:
+                reason = (err.message or type(err).__name__).strip().splitlines()[0]
+                raise ContractError(f"{path}: corrupt or truncated TFRecord shard ({reason}): "
+                                    f"rerun the preprocess step") from None
+        expected = self.count(split)
+        if total != expected:
+            raise ContractError(f"{self.pattern(split)}: {total:,} {split} records, but "
+                                f"{self.path_in(self.root)} says {expected:,}: a shard is "
+                                f"missing or was replaced; rerun the preprocess step")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainingReport(Contract):

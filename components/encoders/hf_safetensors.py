@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from components.encoders.bert_config import BertConfig
+from components.errors import ConfigError
 
 
 def _hf_names(num_layers: int) -> dict[str, tuple[str, bool]]:
@@ -57,6 +58,16 @@ def _normalise(name: str) -> str:
     return name
 
 
+def check_vocab_fits(vocab: Path, rows: int, weights: Path) -> None:
+    """A vocab with more tokens than the word embeddings have rows belongs to other weights:
+    its high ids would index past the table (fewer tokens is fine: padded vocabularies)."""
+    with open(vocab, encoding="utf-8") as f:
+        tokens = sum(1 for _ in f)
+    if tokens > rows:
+        raise ConfigError(f"{vocab} has {tokens:,} tokens but the word embeddings in {weights} "
+                          f"have {rows:,} rows: the vocab does not belong to these weights")
+
+
 def load_hf_bert(folder: Path) -> tuple[BertConfig, dict[str, np.ndarray], bool]:
     """Returns (config, weights by our variable names, do_lower_case) of a HF BERT folder."""
     from safetensors.numpy import load_file
@@ -73,6 +84,8 @@ def load_hf_bert(folder: Path) -> tuple[BertConfig, dict[str, np.ndarray], bool]
             raise KeyError(f"{folder / 'model.safetensors'} has no tensor {hf!r}")
         value = tensors[hf].astype(np.float32)
         weights[ours] = np.ascontiguousarray(value.T) if transpose else value
+    check_vocab_fits(folder / "vocab.txt", weights["embeddings/word_embeddings"].shape[0],
+                     folder / "model.safetensors")
     do_lower_case = True
     tok_config = folder / "tokenizer_config.json"
     if tok_config.exists():

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from components.contracts import (ENCODER_INPUTS, Evaluation, PreparedExamples, TrainingReport,
                                   example_feature_spec)
+from components.errors import ContractError
 from components.evaluate.metrics import classification_metrics
 from components.model.classifier import load_classifier
 
@@ -99,10 +100,20 @@ def run_evaluate(train_dir: str, preprocess_dir: str) -> Evaluation:
     (the ``model`` artifact: ``model/`` and its ``TrainingReport``)."""
     examples = PreparedExamples.load(preprocess_dir)
     train_dir = train_dir.rstrip("/")
-    model = load_classifier(f"{train_dir}/model")
-    label_names = list(examples.labels)
+    report = TrainingReport.load(train_dir)
+    trained_on = report.labels
+    if list(trained_on) != list(examples.labels):
+        raise ContractError(
+            f"{TrainingReport.path_in(train_dir)}: the model was trained on labels "
+            f"{list(trained_on)}, but {PreparedExamples.path_in(preprocess_dir)} has "
+            f"{list(examples.labels)}: evaluate with the examples it was trained on")
     if not examples.count("eval"):
         raise ValueError("the eval split is empty: raise eval_fraction or add rows")
+    for split in ("eval", "test"):
+        if examples.count(split):
+            examples.check_records(split)
+    model = load_classifier(f"{train_dir}/model")
+    label_names = list(examples.labels)
     splits: dict[str, Any] = {}
     slices: dict[str, Any] = {}
     mistakes: list[dict[str, Any]] = []
@@ -119,7 +130,6 @@ def run_evaluate(train_dir: str, preprocess_dir: str) -> Evaluation:
                              "values": slice_metrics(pred, label_names)}
         if split == "eval":
             mistakes = worst_mistakes(pred, label_names)
-    report = TrainingReport.load(train_dir)
     data = examples.to_dict()
     return Evaluation(
         labels=label_names, splits=splits, slices=slices, mistakes=mistakes,

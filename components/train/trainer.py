@@ -191,6 +191,9 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     """
     keras.utils.set_random_seed(cfg.seed)
     examples = PreparedExamples.load(preprocess_dir)
+    for split in ("train", "eval"):  # a corrupt shard named now, not mid-epoch
+        if examples.count(split):
+            examples.check_records(split)
     strategy = strategy or make_strategy()
     replicas, global_batch = strategy.num_replicas_in_sync, cfg.batch_size
     steps_per_epoch = math.ceil(_train_count(cfg, examples) / global_batch)
