@@ -102,3 +102,33 @@ def test_a_vocab_that_does_not_belong_to_the_weights(tmp_path):
     assert str(err.value) == (f"{vocab} has 120 tokens but the word embeddings in "
                               f"{tmp_path}/model.safetensors have 100 rows: the vocab does not "
                               f"belong to these weights")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["missing tensor", "foreign vocab"])
+def test_a_damaged_hugging_face_folder_is_one_line_naming_the_file(tmp_path, damage):
+    """The real MiniLM folder with one tensor removed, or with a vocab longer than its
+    embedding table: the import refuses it with one line naming the file."""
+    from safetensors.numpy import load_file, save_file
+
+    from components.encoders.sources import import_encoder, resolve_hf_folder
+
+    source = resolve_hf_folder("minilm-l6")
+    folder = tmp_path / "damaged"
+    shutil.copytree(source, folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    if damage == "missing tensor":
+        gone = next(k for k in tensors if "layer.5.output.dense.weight" in k)
+        del tensors[gone]
+        save_file(tensors, str(folder / "model.safetensors"))
+        expected = (f"{folder}/model.safetensors has no tensor '{gone}': not a complete 6-block "
+                    f"BERT checkpoint")
+    else:
+        with open(folder / "vocab.txt", "a", encoding="utf-8") as f:
+            f.write("".join(f"extra{i}\n" for i in range(10)))
+        expected = (f"{folder}/vocab.txt has 30,532 tokens but the word embeddings in "
+                    f"{folder}/model.safetensors have 30,522 rows: the vocab does not belong "
+                    f"to these weights")
+    with pytest.raises(ConfigError) as err:
+        import_encoder(str(folder), tmp_path / "out")
+    assert str(err.value) == expected

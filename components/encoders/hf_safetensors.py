@@ -81,7 +81,8 @@ def load_hf_bert(folder: Path) -> tuple[BertConfig, dict[str, np.ndarray], bool]
     weights: dict[str, np.ndarray] = {}
     for ours, (hf, transpose) in _hf_names(config.num_layers).items():
         if hf not in tensors:
-            raise KeyError(f"{folder / 'model.safetensors'} has no tensor {hf!r}")
+            raise ConfigError(f"{folder / 'model.safetensors'} has no tensor {hf!r}: not a "
+                              f"complete {config.num_layers}-block BERT checkpoint")
         value = tensors[hf].astype(np.float32)
         weights[ours] = np.ascontiguousarray(value.T) if transpose else value
     check_vocab_fits(folder / "vocab.txt", weights["embeddings/word_embeddings"].shape[0],

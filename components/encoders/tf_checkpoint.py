@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from components.encoders.bert_config import BertConfig
+from components.encoders.hf_safetensors import check_vocab_fits
+from components.errors import ConfigError
 
 _LAYER = re.compile(r"^bert/encoder/layer_(\d+)/")
 
@@ -78,8 +80,11 @@ def load_tf_bert_checkpoint(folder: Path) -> tuple[BertConfig, dict[str, np.ndar
     weights = {}
     for ours, theirs in _tf_names(config.num_layers).items():
         if theirs not in shapes:
-            raise KeyError(f"{prefix} has no variable {theirs!r}")
+            raise ConfigError(f"{prefix} has no variable {theirs!r}: not a complete "
+                              f"{config.num_layers}-block BERT checkpoint")
         weights[ours] = np.asarray(reader.get_tensor(theirs), np.float32)
+    check_vocab_fits(folder / "vocab.txt", weights["embeddings/word_embeddings"].shape[0],
+                     Path(f"{prefix}.index"))
     return config, weights, vocab_is_uncased(folder / "vocab.txt")
 
 
