@@ -50,15 +50,22 @@ def test_predict_from_file_and_stdin_in_every_format(export_dir, tmp_path):
         proc = bertpipe("predict", export_dir, "--input", str(lines), "--format", fmt, "--json")
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs[fmt] = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [o["label"] for o in outputs["serving"]] == ["pos", "neg", "pos", "neg"]
+    # One line per non-empty input line, in order. (Which label a random tiny BERT gives
+    # these unseen sentences is not this test's business, and not stable across processes:
+    # the exports' parity with the Keras model is tests/export/test_export.py's.)
+    served = outputs["serving"]
+    assert [o["text"] for o in served] == REVIEWS
+    for row in served:
+        assert row["label"] in ("neg", "pos") and 0.5 <= row["probability"] <= 1.0
+        assert row["probability"] == pytest.approx(max(row["probabilities"].values()))
     for fmt in ("ids", "frozen"):
-        for a, b in zip(outputs["serving"], outputs[fmt]):
+        for a, b in zip(served, outputs[fmt]):
             assert a["label"] == b["label"] and abs(a["probability"] - b["probability"]) <= 1e-5
     plain = bertpipe("predict", export_dir, stdin="\n".join(REVIEWS[:2]) + "\n")
     assert plain.returncode == 0, plain.stderr[-2000:]
     rows = [line.split("\t") for line in plain.stdout.splitlines()]
-    assert [r[0] for r in rows] == ["pos", "neg"] and all(0.5 < float(r[1]) <= 1.0 for r in rows)
-    assert [r[2] for r in rows] == REVIEWS[:2]
+    assert [(r[0], float(r[1]), r[2]) for r in rows] == [
+        (o["label"], pytest.approx(o["probability"], abs=1e-4), o["text"]) for o in served[:2]]
 
 
 def test_predict_on_a_folder_that_is_not_an_export_fails_in_one_line(tmp_path):
