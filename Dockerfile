@@ -1,7 +1,8 @@
 # The one image every bertpipe component and every TFJob worker runs in. Its Python environment
 # is installed from the same constraints.txt that `make test` uses, and `make test-image` builds
-# this file and runs the whole pipeline in it (kfp.local's DockerRunner, network off), so what
-# CI tests is what a cluster runs. Two stages: sources, pip state and wheels stay out of the image.
+# this file and runs the whole pipeline in it (kfp.local's DockerRunner, network off, root
+# filesystem read-only), so what CI tests is what a cluster runs. Two stages: sources, pip
+# state and wheels stay out of the image.
 #
 # Build and push (REGISTRY e.g. ghcr.io/you or europe-docker.pkg.dev/PROJECT/REPO):
 #   docker build -t REGISTRY/bertpipe:0.1.0 .                                    # CPU
@@ -61,7 +62,13 @@ RUN useradd --create-home --uid 1000 --user-group bertpipe
 # Numeric, so Kubernetes' runAsNonRoot can verify it (k8s/tfjob.yaml runs as 1000:1000).
 USER 1000:1000
 WORKDIR /home/bertpipe
+# The steps run with the root filesystem read-only (`bertpipe run --runner docker` always;
+# k8s/tfjob.yaml's readOnlyRootFilesystem): they write their mounts and /tmp, nothing else.
+# HOME=/tmp sends what libraries keep under ~ there (matplotlib's config and font cache,
+# which otherwise fails on ~/.config and warns in every step that draws; Keras' and Hugging
+# Face's caches), whatever uid runs the image; no bytecode is written next to the sources.
 ENV PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
     BERTPIPE_CACHE=/opt/bertpipe/cache \
     TF_USE_LEGACY_KERAS=1 \
     PYTHONUNBUFFERED=1 \

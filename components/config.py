@@ -173,7 +173,9 @@ class TrainConfig:
         extraction) | `embeddings` | `first:N` (the embeddings and the first N blocks) |
         `last:N` (only the last N blocks and the pooler train) | `blocks:I,J` |
         `include:REGEX` | `exclude:REGEX` (kept trainable), joined with `+`, e.g.
-        `embeddings+blocks:0,1` (components/freeze_spec.py)""")
+        `embeddings+blocks:0,1` | `auto` (blocks freeze bottom up during training once their
+        gradients have settled, see `auto_freeze_*`; joins `embeddings`, `first:N`, `last:N`,
+        `blocks:…` as its start) (components/freeze_spec.py)""")
     pooling: str = setting("mean", """
         how the token vectors become one: `pooled` (the encoder's pooler), `cls`, `mean` or
         `max` (mask-aware)""", choices=POOLINGS)
@@ -195,6 +197,16 @@ class TrainConfig:
     gradual_unfreeze: bool = setting(False, """
         start from `freeze` and unfreeze one more block per epoch, top down (the embeddings
         last)""")
+    auto_freeze_interval: int = setting(0, """
+        with `freeze: auto`: training steps between two looks at the gradients (0: 5% of the
+        run's steps, at least 5); a block can freeze at the end of each interval""")
+    auto_freeze_percentile: float = setting(50.0, """
+        with `freeze: auto`: the lowest trainable blocks freeze while their gradient-norm change
+        over the last interval is at or below this percentile of all trainable blocks'
+        changes (50: AutoFreeze's median; higher freezes sooner), in (0, 100]""")
+    auto_freeze_min_trainable_blocks: int = setting(2, """
+        with `freeze: auto`: the top N transformer blocks never freeze (nor the pooler and
+        the head), >= 1""")
     mixed_precision: str = setting("auto", """
         `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
         float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
@@ -216,7 +228,18 @@ class TrainConfig:
     seed: int = setting(42, "seed of the shuffle, dropout and the head's initial weights")
 
     def __post_init__(self) -> None:
-        FreezeSpec.parse(self.freeze)
+        auto = FreezeSpec.parse(self.freeze).auto
+        _require(not (auto and self.gradual_unfreeze),
+                 f"freeze {self.freeze!r} freezes blocks during training and gradual_unfreeze "
+                 f"unfreezes them: use one of the two")
+        _require(self.auto_freeze_interval >= 0,
+                 f"auto_freeze_interval must be >= 0 (0: automatic), got "
+                 f"{self.auto_freeze_interval}")
+        _require(0.0 < self.auto_freeze_percentile <= 100.0,
+                 f"auto_freeze_percentile must be in (0, 100], got {self.auto_freeze_percentile}")
+        _require(self.auto_freeze_min_trainable_blocks >= 1,
+                 f"auto_freeze_min_trainable_blocks must be >= 1, got "
+                 f"{self.auto_freeze_min_trainable_blocks}")
         _require(self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")

@@ -126,10 +126,21 @@ class Contract:
             raise ContractError(f"{path}: missing: {folder} holds no {cls.__name__}")
         try:
             with gfile.GFile(path) as f:
-                raw = json.load(f)
+                text = f.read()
         except (ValueError, OSError) as err:
             raise ContractError(f"{path}: not readable as JSON ({err})") from None
-        return cls.from_dict(raw, path)
+        return cls.from_json(text, path)
+
+    @classmethod
+    def from_json(cls: type[C], text: str | bytes, where: str = "") -> C:
+        """The contract in ``text``: a file's content read some other way (the retrying
+        ``gs://`` client, say), failing as ``load`` does; ``where`` names the file."""
+        try:
+            raw = json.loads(text)
+        except ValueError as err:
+            raise ContractError(f"{where or cls.__name__}: not readable as JSON "
+                                f"({err})") from None
+        return cls.from_dict(raw, where)
 
     @classmethod
     def from_dict(cls: type[C], raw: Any, where: str = "") -> C:
@@ -289,6 +300,28 @@ class PreparedExamples(LocatedContract):
 
 
 @dataclasses.dataclass(frozen=True)
+class FreezeDecision:
+    """One block frozen by ``freeze: auto``: after training step ``step`` (1-based, counted
+    over the whole run) in epoch ``epoch`` (1-based), because ``signal`` was ``value``, at or
+    below ``threshold``."""
+
+    step: int
+    epoch: int
+    block: str
+    signal: str
+    value: float
+    threshold: float
+
+    SIGNALS: ClassVar[dict[str, str]] = {"grad_norm_change": "grad-norm change"}
+
+    def describe(self) -> str:
+        """``step 120: embeddings frozen (grad-norm change 0.8% <= 2.0%)``."""
+        signal = self.SIGNALS.get(self.signal, self.signal)
+        return (f"step {self.step}: {self.block} frozen ({signal} {100 * self.value:.1f}% <= "
+                f"{100 * self.threshold:.1f}%)")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingReport(Contract):
     """What the train step did: the freezing table, the curves, the settings. Beside the
     Keras model in the ``model`` artifact."""
@@ -312,6 +345,8 @@ class TrainingReport(Contract):
     precision: dict[str, str] = dataclasses.field(default_factory=dict)
     # Batches padded to their longest text rounded up to this (0: to max_seq_length).
     bucket_width: int = 0
+    # ``freeze: auto``'s decisions, in order (blocks only ever go from trainable to frozen).
+    freeze_decisions: list[FreezeDecision] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,6 +10,11 @@ class ConfigError(ValueError):
     """A configuration value is invalid; the message is one line meant for the user."""
 
 
+class StorageError(Exception):
+    """A ``gs://`` request failed for good (retries exhausted, or an error no retry fixes);
+    the message is one line naming the object."""
+
+
 class ContractError(ValueError):
     """A file one step hands the next is missing, unreadable or of another schema version;
     the message names the file."""

@@ -11,9 +11,16 @@ Terms, joined with ``+`` (frozen sets are united, ``exclude`` is applied last):
     blocks:0,2,5    these transformer blocks frozen
     include:REGEX   variables whose name matches REGEX frozen
     exclude:REGEX   variables whose name matches REGEX kept trainable
+    auto            adaptive: whole blocks freeze during training, bottom up, once their
+                    gradients show they have converged (``model/freezing.py``, AutoFreeze)
 
 e.g. ``first:4``, ``embeddings+blocks:0,1``, ``last:2+exclude:layer_norm``. Blocks are read off
 variable names (``embeddings/…``, ``transformer/layer_{i}/…``, ``pooler/…``).
+
+``auto`` freezes nothing up front; joined with ``embeddings``, ``first:N``, ``last:N`` or
+``blocks:…`` it starts from their frozen set (``first:1+auto``). It decides whole blocks, so
+it does not combine with ``include``/``exclude`` (they cut blocks apart), ``all`` (nothing
+left to decide) or ``none`` (say ``auto`` alone).
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from typing import Iterable
 from components.errors import ConfigError
 
 _LAYER = re.compile(r"(?:^|/)transformer/layer_(\d+)/")
-TERMS = ("none", "all", "embeddings", "first", "last", "blocks", "include", "exclude")
+TERMS = ("none", "all", "embeddings", "first", "last", "blocks", "include", "exclude", "auto")
+# The terms ``auto`` combines with: their frozen set is where adaptive freezing starts.
+AUTO_STARTS = ("embeddings", "first", "last", "blocks")
 
 
 # bertpipe's names and TF Model Garden's (TF Hub / Kaggle BERT encoders) for the same blocks.
@@ -79,7 +88,7 @@ class FreezeSpec:
             if name not in TERMS:
                 raise ConfigError(f"freeze spec {spec!r}: unknown term {raw.strip()!r} "
                                   f"(known: {', '.join(TERMS)})")
-            if name in ("none", "all", "embeddings") and arg:
+            if name in ("none", "all", "embeddings", "auto") and arg:
                 raise ConfigError(f"freeze spec {spec!r}: {name!r} takes no argument")
             if name in ("first", "last"):
                 _int(arg, spec)
@@ -96,7 +105,22 @@ class FreezeSpec:
                 if not arg:
                     raise ConfigError(f"freeze spec {spec!r}: {name} needs a regex")
             terms.append((name, arg.strip()))
+        names = [name for name, _ in terms]
+        if "auto" in names:
+            if names.count("auto") > 1:
+                raise ConfigError(f"freeze spec {spec!r}: 'auto' given more than once")
+            others = sorted({n for n in names if n != "auto" and n not in AUTO_STARTS})
+            if others:
+                raise ConfigError(
+                    f"freeze spec {spec!r}: 'auto' freezes whole blocks bottom up during "
+                    f"training and cannot be joined with {', '.join(map(repr, others))}; it "
+                    f"starts from nothing frozen, or from {', '.join(AUTO_STARTS)} terms")
         return cls(text=spec, terms=tuple(terms))
+
+    @property
+    def auto(self) -> bool:
+        """Adaptive freezing during training (the ``auto`` term)."""
+        return any(name == "auto" for name, _ in self.terms)
 
     def frozen_names(self, names: Iterable[str]) -> set[str]:
         """The variable names the spec freezes; ConfigError if it cannot apply to ``names``."""
@@ -141,6 +165,23 @@ class FreezeSpec:
                                       f"encoder variable")
                 (frozen if name == "include" else kept).update(matched)
         return frozen - kept
+
+    def auto_candidates(self, names: Iterable[str], min_trainable_blocks: int) -> list[str]:
+        """The blocks ``auto`` may freeze, bottom up: the embeddings and the transformer blocks
+        below the top ``min_trainable_blocks`` that the other terms leave wholly trainable.
+        ConfigError when there are none."""
+        names = [n for n in names if block_of(n) != "other"]
+        frozen = self.frozen_names(names)
+        layers = [b for b in block_order(names) if b.startswith("layer_")]
+        below_floor = layers[:max(len(layers) - min_trainable_blocks, 0)]
+        candidates = [b for b in ["embeddings", *below_floor] if b in block_order(names)
+                      and not any(block_of(n) == b and n in frozen for n in names)]
+        if not candidates:
+            raise ConfigError(
+                f"freeze {self.text!r}: nothing left for 'auto' to freeze (the embeddings and "
+                f"every block below the top {min_trainable_blocks} of {len(layers)} are frozen "
+                f"already; lower auto_freeze_min_trainable_blocks or drop the other terms)")
+        return candidates
 
 
 def trainable_blocks_to_spec(value: str | int) -> str:

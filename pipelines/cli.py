@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import components  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from components.config import (DataConfig, PipelineConfig, TrainConfig, field_types,
                                parse_bool)
-from components.errors import ConfigError, ContractError, api_error_line
+from components.errors import ConfigError, ContractError, StorageError, api_error_line
 from components.images import IMAGE
 from pipelines.cluster import STEPS, ClusterConfig, check_batch_split
 from pipelines.config_file import ConfigFile, load_config_file
@@ -206,7 +206,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from components.train.trainer import run_train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    FreezeSpec.parse(cfg.freeze).frozen_names(encoder_variable_names(args.encoder_dir))
+    names, spec = encoder_variable_names(args.encoder_dir), FreezeSpec.parse(cfg.freeze)
+    spec.frozen_names(names)
+    if spec.auto:
+        spec.auto_candidates(names, cfg.auto_freeze_min_trainable_blocks)
     result = run_train(cfg, args.encoder_dir, args.examples_dir, args.output_dir)
     history = result.history
     print(f"trainable_params={result.trainable_params} "
@@ -526,7 +529,7 @@ def _error_line(err: BaseException) -> tuple[str, int]:
 
     if isinstance(err, (ConfigError, FetchError)):
         return str(err), 2
-    if isinstance(err, (StepError, ContractError)):
+    if isinstance(err, (StepError, ContractError, StorageError)):
         return str(err), 1
     if isinstance(err, ApiException):
         return f"Kubeflow Pipelines API: {api_error_line(err)}", 1

@@ -5,10 +5,13 @@ starts the container with ``auto_remove`` and reads the exit code afterwards; wh
 is already gone (podman's Docker-compatible socket answers 404) it counts the step as a
 success, so a failed step passes. ``ImageTaskHandler`` takes its place: it keeps the container
 until its exit code is read, then removes it, and records what ran (step, container id, image
-id, user, network, exit code) in ``containers.jsonl`` in the run's folder, and prints the
-step's whole output (which ``run_watch`` keeps as ``<step>.log``). Steps run with no network, as a non-root user that
-can write the mounted pipeline root and ``blessed_root``; the data and a local encoder are
-mounted read-only at their own paths, so the pipeline's parameters mean the same inside.
+id, user, network, read-only root, exit code) in ``containers.jsonl`` in the run's folder, and
+prints the step's whole output (which ``run_watch`` keeps as ``<step>.log``). Steps run with no
+network, as a non-root user that can write the mounted pipeline root and ``blessed_root``; the
+data and a local encoder are mounted read-only at their own paths, so the pipeline's
+parameters mean the same inside. The image's root filesystem is read-only and ``/tmp`` is a
+fresh tmpfs (what Kubernetes' ``readOnlyRootFilesystem`` with an ``emptyDir`` gives): a step
+writes only its mounts and its temp dir, and nothing else it writes outlives its container.
 Every step runs ``settings.image`` (``--image``), whatever tag the components were compiled
 with.
 Works with Docker's daemon and with podman's socket (``DOCKER_HOST``).
@@ -49,6 +52,11 @@ class ContainerSettings:
     mounts: tuple[Mount, ...]
     user: str
     network: str = "none"
+
+
+# Every step's container has the image's root filesystem read-only and this fresh tmpfs at
+# /tmp for its temp files and (HOME=/tmp in the Dockerfile) what its libraries keep under ~.
+TMPFS = {"/tmp": "rw,nosuid,nodev,mode=1777"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,7 +187,8 @@ class ImageTaskHandler(docker_task_handler.DockerTaskHandler):
             container = client.containers.run(
                 image=settings.image, command=self.full_command, detach=True, stdout=True,
                 stderr=True, volumes=volumes, user=settings.user, network_mode=settings.network,
-                environment=_environment(self.env_vars), auto_remove=False)
+                environment=_environment(self.env_vars), auto_remove=False,
+                read_only=True, tmpfs=TMPFS)
             try:
                 for chunk in container.logs(stream=True, follow=True):
                     text = chunk.decode("utf-8", errors="replace")
@@ -190,7 +199,8 @@ class ImageTaskHandler(docker_task_handler.DockerTaskHandler):
                 attrs = container.attrs
                 record.update(container_id=container.id, image_id=attrs.get("Image"),
                               user=attrs["Config"].get("User"),
-                              network_mode=attrs["HostConfig"].get("NetworkMode"))
+                              network_mode=attrs["HostConfig"].get("NetworkMode"),
+                              read_only=attrs["HostConfig"].get("ReadonlyRootfs"))
             except docker.errors.NotFound:
                 exit_code = None  # gone before its status was read: never a success
             finally:

@@ -65,15 +65,28 @@ def init_local(pipeline_root: str, raise_on_error: bool = True,
                raise_on_error=raise_on_error)
 
 
-def validate(config: PipelineConfig) -> None:
+def validate(config: PipelineConfig, pipeline_root: str = "") -> None:
     """Checks that need files but no heavy work: encoder source, the freezing spec against the
-    encoder's variables (block range, regexes), data files and columns."""
-    from components.encoders.sources import encoder_variable_names
+    encoder's variables (block range, regexes), data files and columns, that the output
+    folders can be written, and that training fits in this machine's memory."""
+    from components.encoders.sources import encoder_bert_config, encoder_variable_names
     from components.freeze_spec import FreezeSpec
     from components.preprocess.pipeline import validate_inputs
+    from components.storage import check_writable_folder
+    from components.train.memory import check_before_training
 
-    FreezeSpec.parse(config.train.freeze).frozen_names(encoder_variable_names(config.encoder))
+    names, spec = encoder_variable_names(config.encoder), FreezeSpec.parse(config.train.freeze)
+    spec.frozen_names(names)
+    if spec.auto:
+        spec.auto_candidates(names, config.train.auto_freeze_min_trainable_blocks)
     validate_inputs(config.data)
+    check_writable_folder(pipeline_root, "pipeline_root")
+    check_writable_folder(config.eval.blessed_root, "blessed_root")
+    # One replica here; float32 unless asked otherwise (the train step checks again with the
+    # precision it resolves, and per replica on a cluster).
+    check_before_training(encoder_bert_config(config.encoder), config.train.freeze,
+                          config.train.batch_size, config.data.max_seq_length,
+                          config.train.mixed_precision)
 
 
 def _image_runner(config: PipelineConfig, options: LocalRunOptions, root: Path):
@@ -99,7 +112,7 @@ def run_locally(config: PipelineConfig, options: LocalRunOptions, terminal: Text
     from pipelines.run_view import RunView, stream_is_live
     from pipelines.run_watch import Watch
 
-    validate(config)
+    validate(config, options.pipeline_root)
     root = Path(options.pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     runner = _image_runner(config, options, root) if options.runner == "docker" else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.config import ConfigError
-from components.encoders.bert_config import BertConfig
+from components.model.bert_config import BertConfig
 from components.freeze_spec import FreezeSpec, block_of, trainable_blocks_to_spec
 
 NAMES = list(BertConfig(vocab_size=10, hidden_size=8, num_layers=4, num_heads=2,
@@ -61,3 +61,24 @@ def test_trainable_blocks_shorthand():
     assert trainable_blocks_to_spec(2) == "last:2"
     with pytest.raises(ConfigError, match="trainable_blocks must be"):
         trainable_blocks_to_spec("two")
+
+
+def test_auto_is_a_term_that_starts_from_the_other_terms():
+    assert FreezeSpec.parse("auto").auto and frozen_blocks("auto") == {}
+    assert FreezeSpec.parse("first:1+auto").auto
+    assert frozen_blocks("first:1+auto") == frozen_blocks("first:1")
+    assert frozen_blocks("embeddings+auto") == {"embeddings": 5}
+    assert not FreezeSpec.parse("last:2").auto
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("auto:3", "'auto' takes no argument"),
+    ("auto+auto", "'auto' given more than once"),
+    ("auto+all", "cannot be joined with 'all'"),
+    ("none+auto", "cannot be joined with 'none'"),
+    ("auto+exclude:layer_norm", "cannot be joined with 'exclude'"),
+])
+def test_auto_refuses_terms_it_cannot_start_from(spec, message):
+    with pytest.raises(ConfigError, match=message) as err:
+        FreezeSpec.parse(spec)
+    assert "\n" not in str(err.value)

@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # steps) and any lower layer. Shared pieces are the bottom; steps talk through contracts.
 SHARED = ("components", "components.errors", "components.config", "components.freeze_spec",
           "components.keras", "components.storage", "components.pinned_wheels",
-          "components.images", "components.contracts", "components.progress")
+          "components.images", "components.contracts", "components.progress",
+          "components.gcs")
 DOMAIN = ("components.text", "components.model")
 STEPS = ("components.encoders", "components.preprocess", "components.train",
          "components.evaluate", "components.export")

@@ -47,7 +47,7 @@ def write_tiny_encoder(export_dir: Path | str, num_layers: int = TINY["num_layer
                        seed: int = TINY_SEED) -> Path:
     """Writes the tiny encoder (random weights from ``seed``) as a bertpipe encoder export."""
     from components.encoders.bert import BertEncoder
-    from components.encoders.bert_config import BertConfig
+    from components.model.bert_config import BertConfig
     from components.encoders.hub_export import save_hub_encoder
 
     export_dir = Path(export_dir)

@@ -24,7 +24,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from components.encoders.bert_config import BertConfig
+from components.model.bert_config import BertConfig
 
 
 def _initial_value(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

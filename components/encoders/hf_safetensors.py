@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.encoders.bert_config import BertConfig
+from components.model.bert_config import BertConfig
 from components.errors import ConfigError
 
 

@@ -62,21 +62,33 @@ def check_source(source: str) -> None:
     source_kind(source)
 
 
-def encoder_variable_names(source: str) -> list[str]:
-    """The encoder's variable names without loading its weights where the layout allows it:
-    what a freezing spec is checked against before any heavy work."""
-    from components.encoders.bert_config import BertConfig
+def encoder_bert_config(source: str) -> "BertConfig | None":
+    """The encoder's architecture when its files state it (Hugging Face and Google checkpoint
+    folders, bertpipe imports of them); None for a TF Hub SavedModel, whose layout is only
+    known by loading it."""
+    from components.model.bert_config import BertConfig
 
     kind = source_kind(source)
     if kind == "bertpipe":
         info = EncoderInfo.load(source)
-        return info.variable_names or list(BertConfig(**info.bert_config).variable_shapes())
+        return BertConfig(**info.bert_config) if info.bert_config else None
+    if kind == "hub":
+        return None
+    config_file = "bert_config.json" if kind == "tf_checkpoint" else "config.json"
+    return BertConfig.from_hf_json(resolve_hf_folder(source) / config_file)
+
+
+def encoder_variable_names(source: str) -> list[str]:
+    """The encoder's variable names without loading its weights where the layout allows it:
+    what a freezing spec is checked against before any heavy work."""
+    kind = source_kind(source)
+    if kind == "bertpipe" and EncoderInfo.load(source).variable_names:
+        return EncoderInfo.load(source).variable_names
     if kind == "hub":
         import tensorflow as tf
 
         return [v.name for v in tf.saved_model.load(_local_hub_path(source)).trainable_variables]
-    config_file = "bert_config.json" if kind == "tf_checkpoint" else "config.json"
-    return list(BertConfig.from_hf_json(resolve_hf_folder(source) / config_file).variable_shapes())
+    return list(encoder_bert_config(source).variable_shapes())
 
 
 def _local_hub_path(source: str) -> str:
@@ -92,9 +104,14 @@ def import_encoder(source: str, export_dir: Path) -> EncoderInfo:
     kind = source_kind(source)
     export_dir = Path(export_dir)
     if kind == "bertpipe":
+        # Copied under a temporary name and renamed: a copy killed midway never leaves an
+        # encoder_info.json beside half of the variables.
+        partial = export_dir.with_name(export_dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.copytree(source, partial)
         if export_dir.exists():
             shutil.rmtree(export_dir)
-        shutil.copytree(source, export_dir)
+        partial.rename(export_dir)
         return EncoderInfo.load(str(export_dir))
     if kind == "hub":
         return import_hub_savedmodel(_local_hub_path(source), export_dir, source)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from components.encoders.bert_config import BertConfig
+from components.model.bert_config import BertConfig
 from components.encoders.hf_safetensors import check_vocab_fits
 from components.errors import ConfigError
 

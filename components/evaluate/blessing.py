@@ -4,14 +4,30 @@ A run is blessed when its main metric on the eval split is at least an absolute 
 at least the last blessed model's value minus an allowed regression. The last blessed model is
 the ``BlessedModel`` at ``<blessed_root>/blessed.json``, which the export step's ``publish``
 writes after a blessed export has been copied to ``<blessed_root>/<version>/``.
+
+On ``gs://`` the record is read through ``components.gcs`` (retries with backoff on transient
+errors); a record that cannot be parsed is "not blessed: ... unreadable", while ``gs://``
+failing for longer than the retry deadline fails the step with ``StorageError``'s one line
+(an outage is not a verdict on the model). Publishing re-checks this rule against whatever
+``blessed.json`` holds at that moment (``components/export/publish.py``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from components import gcs
 from components.contracts import BlessedModel, Blessing
 from components.errors import ContractError
+
+
+def _last_blessed(blessed_root: str) -> BlessedModel | None:
+    """``BlessedModel.latest``, through the retrying client on ``gs://``."""
+    if not gcs.is_gs(blessed_root):
+        return BlessedModel.latest(blessed_root)
+    path = BlessedModel.path_in(blessed_root)
+    stored = gcs.read(path)
+    return BlessedModel.from_json(stored.data, path) if stored else None
 
 
 def decide(eval_metrics: dict[str, Any], main_metric: str, min_metric: float,
@@ -21,7 +37,7 @@ def decide(eval_metrics: dict[str, Any], main_metric: str, min_metric: float,
         raise ValueError(f"main_metric {main_metric!r} is not among the eval metrics")
     value = float(eval_metrics[main_metric])
     try:
-        last = BlessedModel.latest(blessed_root)
+        last = _last_blessed(blessed_root)
     except ContractError as err:  # never bless blindly against a baseline it cannot read
         return Blessing(False, f"not blessed: the last blessed model's record is unreadable "
                                f"({err}); fix or remove it, then rerun", main_metric=main_metric,

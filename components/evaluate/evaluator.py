@@ -9,6 +9,7 @@ the model card all read that one contract.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,8 +135,9 @@ def run_evaluate(train_dir: str, preprocess_dir: str) -> Evaluation:
     return Evaluation(
         labels=label_names, splits=splits, slices=slices, mistakes=mistakes,
         history=report.history,
-        training={k: getattr(report, k) for k in ("freeze", "table", "trainable_params",
-                                                  "total_params", "global_batch_size",
-                                                  "replicas", "config")},
+        training={**{k: getattr(report, k) for k in ("freeze", "table", "trainable_params",
+                                                     "total_params", "global_batch_size",
+                                                     "replicas", "config")},
+                  "freeze_decisions": [dataclasses.asdict(d) for d in report.freeze_decisions]},
         data={k: data[k] for k in ("splits", "stats", "rows_read", "dead_letter", "columns",
                                    "tokenizer", "max_seq_length")})

@@ -187,8 +187,20 @@ def _freeze_html(training: dict[str, Any]) -> str:
             f'<p>freeze spec <code>{html.escape(str(training.get("freeze")))}</code>: '
             f'<b>{trainable:,}</b> of {total:,} parameters trainable '
             f'(<b>{100.0 * trainable / max(total, 1):.1f}%</b>)</p>'
-            f'{_table(["block", "status", "params", "trainable"], rows, left=2)}</div>'
+            f'{_table(["block", "status", "params", "trainable"], rows, left=2)}'
+            f'{_decisions_html(training.get("freeze_decisions") or [])}</div>'
             f'<div class="card">{freeze_svg(table)}</div></div>')
+
+
+def _decisions_html(decisions: list[dict[str, Any]]) -> str:
+    """``freeze: auto``'s decisions: when each block froze and the signal that said so."""
+    if not decisions:
+        return ""
+    rows = [[d["step"], d["epoch"], d["block"], d["signal"], f'{100 * d["value"]:.2f}%',
+             f'{100 * d["threshold"]:.2f}%'] for d in decisions]
+    return ('<p><code>auto</code> froze these blocks during training (<code>frozen@STEP</code> '
+            'above; their weights stayed fixed from that step on):</p>'
+            + _table(["step", "epoch", "block", "signal", "value", "threshold"], rows, left=4))
 
 
 def report_html(result: Evaluation, title: str = "bertpipe evaluation") -> str:
@@ -252,6 +264,9 @@ def markdown_summary(result: Evaluation) -> str:
         share = 100.0 * (training.get("trainable_params") or 0) / training["total_params"]
         lines += ["", f"Freezing `{training.get('freeze')}`: {training['trainable_params']:,} of "
                       f"{training['total_params']:,} parameters trainable ({share:.1f}%)."]
+    if training.get("freeze_decisions"):
+        lines.append("Frozen during training: " + ", ".join(
+            f"{d['block']} at step {d['step']}" for d in training["freeze_decisions"]) + ".")
     data = result.data
     if data.get("splits"):
         counts = ", ".join(f"{s} {v['count']:,}" for s, v in data["splits"].items())

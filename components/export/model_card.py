@@ -1,8 +1,9 @@
 """``model_card.json`` beside the exports: what a serving team needs to use the model right.
 
 Labels and their order, the input contract (max length, tokenizer settings, vocab checksum),
-how it was trained (freezing spec, trainable share, config), how good it is (metrics, the
-gate's verdict), what it was trained on (data statistics) and the library versions.
+how it was trained (freezing spec, trainable share, ``freeze: auto``'s decisions, config), how
+good it is (metrics, the gate's verdict), what it was trained on (data statistics) and the
+library versions.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def model_card(report: TrainingReport, info: EncoderInfo, examples: PreparedExam
                   "total_params": report.total_params, "replicas": report.replicas,
                   "global_batch_size": report.global_batch_size,
                   "precision": report.precision, "bucket_width": report.bucket_width,
+                  "freeze_decisions": [dataclasses.asdict(d) for d in report.freeze_decisions],
                   "config": report.config},
         data={"rows_read": examples.rows_read, "dead_letters": examples.dead_letter.count,
               "splits": {s: {"count": v.count, "per_label": v.per_label}

@@ -41,15 +41,26 @@ class MaskedPooling(keras.layers.Layer):
 class FrozenAwareModel(keras.Model):
     """Keras' own train step, except that the gradient tape watches only the trainable
     variables. Frozen encoder variables are then not recorded at all, so a fully frozen
-    encoder runs a plain forward pass (no activations kept for a backward pass)."""
+    encoder runs a plain forward pass (no activations kept for a backward pass).
+
+    ``gradient_probe`` (``freeze: auto``'s ``GradientNormProbe``, set before the train
+    function is traced) sees the gradients before the optimizer applies them."""
+
+    gradient_probe = None
 
     def train_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(self.trainable_variables)
+            tape.watch(variables)
             y_pred = self(x, training=True)
             loss = self.compute_loss(x, y, y_pred, sample_weight)
-        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+        if self.gradient_probe is None:
+            self.optimizer.minimize(loss, variables, tape=tape)
+        else:  # minimize's two halves, the probe between them
+            grads_and_vars = self.optimizer.compute_gradients(loss, variables, tape)
+            self.gradient_probe.record(grads_and_vars)
+            self.optimizer.apply_gradients(grads_and_vars)
         return self.compute_metrics(x, y, y_pred, sample_weight)
 
 

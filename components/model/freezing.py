@@ -9,17 +9,26 @@ no optimizer slot). The training tests prove this bit for bit.
 What to freeze is a spec (``freeze_spec.py``: ``last:2``, ``first:4``, ``embeddings+blocks:0,1``,
 regexes...) resolved against the encoder's own variable names: blocks are discovered
 (``embeddings/...``, ``transformer/layer_{i}/...``, ``pooler/...``), not assumed.
+
+The trainable set can also change during training, always between two train steps and with
+the train function retraced, so the gradient tape keeps watching only trainable variables:
+``GradualUnfreezing`` adds blocks at epoch starts; ``AutoFreezing`` (``freeze: auto``) removes
+them bottom up once their gradients show they have converged (AutoFreeze, Liu et al. 2021).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from typing import Iterable
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_hub as hub
 from tensorflow.python.trackable import data_structures
 
+from components.contracts import FreezeDecision
 from components.freeze_spec import FreezeSpec, block_of, block_order
 from components.keras import keras
 
@@ -32,6 +41,7 @@ class FreezePlan:
     spec: str
     trainable: frozenset[str]
     unused_blocks: tuple[str, ...]
+    auto: bool = False  # ``freeze: auto``: ``trainable`` is where training starts
 
     def is_trainable(self, variable_name: str) -> bool:
         return variable_name in self.trainable
@@ -88,13 +98,276 @@ class GradualUnfreezing(keras.callbacks.Callback):
         print(f"epoch {epoch + 1}: {len(names)} encoder variables trainable", flush=True)
 
 
+# --- freeze: auto ------------------------------------------------------------------------
+#
+# The rule (AutoFreeze, Liu et al. 2021): every ``interval`` steps, each trainable block's
+# gradient norm over the interval (the root mean square of its per-step, per-replica gradient
+# norm) is compared with the previous interval's; the change rate |n_now - n_before| / n_before
+# says how much the block is still moving. The P-th percentile of the rates of all trainable
+# encoder blocks is the threshold; the lowest trainable candidate freezes when its rate is at
+# or below it, and so does the next one up while that holds too (one retrace for all of them:
+# a retrace costs seconds). Candidates are the embeddings and the transformer blocks below the
+# top ``min_trainable_blocks``; the pooler and the head never freeze. Intervals that begin
+# during the learning-rate warmup are not compared: gradient norms then follow the schedule
+# (they grew tenfold over MiniLM's warmup on Rotten Tomatoes), not convergence.
+
+AUTO_SIGNAL = "grad_norm_change"
+AUTO_INTERVAL_SHARE, AUTO_MIN_INTERVAL = 0.05, 5
+
+
+def auto_freeze_interval(setting: int, total_steps: int) -> int:
+    """Steps between two looks: ``setting``, or 5% of the run (at least 5 steps)."""
+    return setting or max(AUTO_MIN_INTERVAL, round(AUTO_INTERVAL_SHARE * total_steps))
+
+
+def auto_freeze_candidates(plan: FreezePlan, names: Iterable[str],
+                           min_trainable_blocks: int) -> list[str]:
+    """The blocks ``auto`` may freeze, bottom up (``FreezeSpec.auto_candidates``)."""
+    return FreezeSpec.parse(plan.spec).auto_candidates(names, min_trainable_blocks)
+
+
+def blocks_to_freeze(rates: dict[str, float], candidates: list[str],
+                     percentile: float) -> tuple[list[str], float]:
+    """The rule, on one interval's change ``rates`` of every trainable block: returns the
+    blocks to freeze now (the still trainable ``candidates``, bottom up, while each one's rate
+    is at or below the threshold) and the threshold (the ``percentile`` of all rates)."""
+    if len(rates) < 2:
+        return [], float("nan")
+    threshold = float(np.percentile(list(rates.values()), percentile))
+    chosen = []
+    for block in candidates:
+        if block not in rates or rates[block] > threshold:
+            break
+        chosen.append(block)
+    return chosen, threshold
+
+
+def _squared_norm(gradient) -> tf.Tensor:
+    """The squared L2 norm of a gradient; an ``IndexedSlices`` one (the word embeddings) has
+    its repeated rows summed first, as the dense gradient would."""
+    if isinstance(gradient, tf.IndexedSlices):
+        rows, index = tf.unique(gradient.indices)
+        values = tf.math.unsorted_segment_sum(gradient.values, index, tf.size(rows))
+        return tf.reduce_sum(tf.square(tf.cast(values, tf.float32)))
+    return tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)))
+
+
+class GradientNormProbe:
+    """Per-block sums of squared gradient norms, added up inside the train step
+    (``FrozenAwareModel``) into one replica-local variable per replica (``ON_READ``, ``SUM``):
+    reading it from the callback sums the replicas (across workers too). A block's frozen
+    variables have no gradient, so a frozen block adds nothing."""
+
+    def __init__(self, blocks: list[str], strategy: tf.distribute.Strategy):
+        self.blocks = list(blocks)
+        self._index = {b: i for i, b in enumerate(self.blocks)}
+        with strategy.scope():
+            self.sums = tf.Variable(
+                tf.zeros([len(self.blocks)]), trainable=False, name="auto_freeze_grad_sq",
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.SUM)
+
+    def record(self, grads_and_vars) -> None:
+        """Call in the train step (replica context) with the gradients about to be applied."""
+        parts: list[list[tf.Tensor]] = [[] for _ in self.blocks]
+        for gradient, variable in grads_and_vars:
+            index = self._index.get(block_of(variable.name))
+            if gradient is not None and index is not None:
+                parts[index].append(_squared_norm(gradient))
+        sums = tf.stack([tf.add_n(p) if p else tf.zeros([]) for p in parts])
+        # A step that overflowed under float16 loss scaling is skipped; so is its gradient.
+        self.sums.assign_add(tf.where(tf.math.is_finite(sums), sums, tf.zeros_like(sums)))
+
+    def read_and_reset(self) -> dict[str, float]:
+        """``{block: sum of squared norms}`` since the last call, summed over replicas."""
+        values = tf.convert_to_tensor(self.sums.read_value()).numpy()
+        self.sums.assign(tf.zeros_like(values))
+        return {b: float(v) for b, v in zip(self.blocks, values)}
+
+
+@dataclasses.dataclass
+class AutoFreezeSettings:
+    """The rule's knobs (``TrainConfig.auto_freeze_*``), resolved for one run."""
+
+    interval: int
+    percentile: float
+    candidates: list[str]
+    warmup_steps: int = 0
+
+
+class AutoFreezing(keras.callbacks.Callback):
+    """``freeze: auto``: every ``interval`` steps, reads the gradient norms the train step
+    added up (``GradientNormProbe``), applies ``blocks_to_freeze`` and freezes what it returns,
+    retracing the train function. Blocks only ever go from trainable to frozen, bottom up.
+
+    Each decision is printed (``auto-freeze: step 120: embeddings frozen (grad-norm change
+    0.8% <= 2.0%)``), kept in ``decisions`` (the training report), written to TensorBoard
+    (``<log_dir>/freezing``: the number of trainable blocks over steps, each block's gradient
+    norm and change rate, a text per decision) and to ``state_file`` beside the backups, so a
+    run resumed after a kill re-applies the decisions made before it, before its first step.
+    ``trainable_blocks`` goes into each epoch's logs (so the history). Call ``prepare`` before
+    training."""
+
+    def __init__(self, encoder: "PartiallyFrozenEncoder", plan: FreezePlan,
+                 settings: AutoFreezeSettings, steps_per_epoch: int, total_steps: int,
+                 log_dir: str, state_file: str, owns_files: bool = True):
+        super().__init__()
+        self.encoder, self.settings = encoder, settings
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, total_steps
+        self.log_dir, self.state_file, self.owns_files = log_dir, state_file, owns_files
+        names = [w.name for w in encoder.weights if block_of(w.name) != "other"]
+        self._members = {b: {n for n in names if block_of(n) == b} for b in block_order(names)}
+        self._trainable = set(plan.trainable)
+        self.decisions: list[FreezeDecision] = []
+        self.probe: GradientNormProbe | None = None
+        self._writer = None
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def prepare(self, model, strategy) -> None:
+        """Builds the optimizer's slots for every variable that starts trainable (so none is
+        created mid-training, under any strategy) and hands the train step the probe."""
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
+        self.probe = GradientNormProbe(self.trainable_blocks(), strategy)
+        self._replicas = strategy.num_replicas_in_sync
+        model.gradient_probe = self.probe
+
+    def trainable_blocks(self) -> list[str]:
+        """Encoder blocks with a trainable variable, bottom up."""
+        return [b for b, members in self._members.items() if members & self._trainable]
+
+    # -- Keras hooks -----------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._started, self._previous, self._steps = False, None, 0
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._started:
+            return
+        self._started = True
+        step = self._epoch * self.steps_per_epoch + batch
+        if step:  # resumed from a backup: the decisions made before the kill hold
+            self._resume(step)
+        elif self.owns_files and tf.io.gfile.exists(self.state_file):
+            tf.io.gfile.remove(self.state_file)  # a fresh start: an older run's state is stale
+        self._scalar("freezing/trainable_blocks", len(self.trainable_blocks()), step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self._epoch * self.steps_per_epoch + batch + 1
+        self._steps += 1
+        if step % self.settings.interval == 0 and step < self.total_steps:
+            self._look(step)
+            self._scalar("freezing/trainable_blocks", len(self.trainable_blocks()), step)
+
+    def _look(self, step: int) -> None:
+        """The end of an interval: this interval's gradient norms against the previous
+        interval's, then the rule."""
+        sums = self.probe.read_and_reset()
+        count, self._steps = self._steps, 0
+        trainable = self.trainable_blocks()
+        norms = {b: float(np.sqrt(sums[b] / (count * self._replicas))) for b in trainable}
+        for block, norm in norms.items():
+            self._scalar(f"grad_norm/{block}", norm, step)
+        after_warmup = step - count >= self.settings.warmup_steps
+        previous, self._previous = self._previous, norms if after_warmup else None
+        if previous is None or not after_warmup:
+            return
+        rates = {b: abs(n - previous[b]) / previous[b] for b, n in norms.items()
+                 if previous.get(b, 0.0) > 0.0}
+        for block, rate in rates.items():
+            self._scalar(f"grad_norm_change/{block}", rate, step)
+        candidates = [b for b in self.settings.candidates if b in trainable]
+        chosen, threshold = blocks_to_freeze(rates, candidates, self.settings.percentile)
+        if not chosen:
+            return
+        for block in chosen:
+            decision = FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
+                                      signal=AUTO_SIGNAL, value=rates[block],
+                                      threshold=threshold)
+            self.decisions.append(decision)
+            print(f"auto-freeze: {decision.describe()}", flush=True)
+            self._text("freezing/decision", decision.describe(), step)
+        self._freeze(chosen)
+        self._save_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["trainable_blocks"] = float(len(self.trainable_blocks()))
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+        # Training finished: the backups are gone, so is the state they went with.
+        if self.owns_files and tf.io.gfile.exists(self.state_file):
+            tf.io.gfile.remove(self.state_file)
+
+    # -- freezing, resuming ----------------------------------------------------------------
+
+    def _freeze(self, blocks: list[str]) -> None:
+        for block in blocks:
+            self._trainable -= self._members[block]
+        self.encoder.set_trainable_names(self._trainable)
+        self.model.train_function = self.model.make_train_function(force=True)
+
+    def _resume(self, step: int) -> None:
+        if not tf.io.gfile.exists(self.state_file):
+            return
+        with tf.io.gfile.GFile(self.state_file) as f:
+            state = json.load(f)
+        self.decisions = [FreezeDecision(**d) for d in state["decisions"]]
+        if self.decisions:
+            self._freeze([d.block for d in self.decisions])
+            print(f"auto-freeze: resumed at step {step}; kept "
+                  + ", ".join(f"{d.block} frozen@{d.step}" for d in self.decisions), flush=True)
+
+    def _save_state(self) -> None:
+        if not self.owns_files:
+            return
+        tf.io.gfile.makedirs(self.state_file.rsplit("/", 1)[0])
+        partial = f"{self.state_file}.partial-{time.time_ns()}"
+        with tf.io.gfile.GFile(partial, "w") as f:
+            json.dump({"decisions": [dataclasses.asdict(d) for d in self.decisions]}, f)
+        tf.io.gfile.rename(partial, self.state_file, overwrite=True)
+
+    # -- TensorBoard -----------------------------------------------------------------------
+
+    def _summaries(self):
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(f"{self.log_dir}/freezing")
+        return self._writer.as_default()
+
+    def _scalar(self, name: str, value: float, step: int) -> None:
+        with self._summaries():
+            tf.summary.scalar(name, value, step=step)
+
+    def _text(self, name: str, text: str, step: int) -> None:
+        with self._summaries():
+            tf.summary.text(name, text, step=step)
+
+
+def with_decisions(table: list[dict], decisions: list[FreezeDecision]) -> list[dict]:
+    """The freezing table with ``freeze: auto``'s decisions: a decided block's status is
+    ``frozen@STEP`` and every row gets ``frozen_at_step`` (None: never frozen by ``auto``);
+    ``trainable_params`` still counts what trained, until its block froze."""
+    at = {d.block: d.step for d in decisions}
+    return [{**row, "frozen_at_step": at.get(row["block"]),
+             **({"status": f"frozen@{at[row['block']]}"} if row["block"] in at else {})}
+            for row in table]
+
+
 def plan_freezing(variable_names: Iterable[str], spec: str, uses_pooler: bool) -> FreezePlan:
     """Resolves a freezing spec (``freeze_spec.py``) against the encoder's variable names."""
     names = [n for n in variable_names if block_of(n) != "other"]
-    frozen = FreezeSpec.parse(spec).frozen_names(names)
+    parsed = FreezeSpec.parse(spec)
+    frozen = parsed.frozen_names(names)
     unused = () if uses_pooler else tuple(b for b in ("pooler",) if b in block_order(names))
     trainable = frozenset(n for n in names if n not in frozen and block_of(n) not in unused)
-    return FreezePlan(spec=spec, trainable=trainable, unused_blocks=unused)
+    return FreezePlan(spec=spec, trainable=trainable, unused_blocks=unused, auto=parsed.auto)
 
 
 @keras.utils.register_keras_serializable(package="bertpipe")

@@ -33,6 +33,7 @@ import shlex
 import shutil
 import struct
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -508,9 +509,15 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
     _remove_sink_temp_dir(out)
     examples = _assemble_metadata(data, info, out, suffix, files)
     # Through Beam's filesystems (they honour the job's options and GCS settings), in the
-    # contract's own serialization.
-    with FileSystems.create(PreparedExamples.path_in(out)) as f:
+    # contract's own serialization; last, and under a temporary name renamed into place, so
+    # that a job killed at any point leaves no metadata.json a later step takes for complete.
+    final = PreparedExamples.path_in(out)
+    partial = f"{final}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    with FileSystems.create(partial) as f:
         f.write(examples.to_json().encode("utf-8"))
+    if FileSystems.exists(final):
+        FileSystems.delete([final])
+    FileSystems.rename([partial], [final])
     rejected, total = examples.dead_letter.count, examples.rows_read
     if total and rejected / total > data.max_rejected_fraction:
         raise TooManyRejected(

@@ -5,8 +5,8 @@
 Uses ``MirroredStrategy`` over all local GPUs (the CPU when there are none), or
 ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names several workers. The global batch is
 ``batch_size`` (split across replicas). Writes ``model/`` (Keras SavedModel),
-``training_report.json`` (``TrainingReport``: freezing table, history, settings) and
-TensorBoard logs under ``logs/``.
+``training_report.json`` (``TrainingReport``: freezing table, history, settings, ``freeze:
+auto``'s decisions) and TensorBoard logs under ``logs/``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import sys
 import tensorflow as tf
 
 from components.config import TrainConfig
-from components.contracts import EncoderInfo, PreparedExamples, TrainingReport
+from components.contracts import EncoderInfo, FreezeDecision, PreparedExamples, TrainingReport
 from components import progress
 from components.keras import keras
 from components.model.classifier import build_classifier
-from components.model.freezing import (FreezePlan, GradualUnfreezing, format_freeze_table,
-                                       freeze_table, unfreezing_schedule)
+from components.model.bert_config import BertConfig
+from components.train.memory import check_before_training
+from components.model.freezing import (AutoFreezeSettings, AutoFreezing, FreezePlan,
+                                       GradualUnfreezing, auto_freeze_candidates,
+                                       auto_freeze_interval, format_freeze_table, freeze_table,
+                                       unfreezing_schedule, with_decisions)
 from components.train.callbacks import ProgressEvents, ResumeReporter, ThroughputLogger
 from components.train.data import load_split
 from components.train.precision import Precision, resolve_precision
@@ -147,21 +151,23 @@ def make_datasets(cfg: TrainConfig, examples: PreparedExamples, global_batch: in
 
 
 def make_callbacks(cfg: TrainConfig, out: str, backup_dir: str, global_batch: int,
-                   steps_per_epoch: int, unfreezing: GradualUnfreezing | None,
+                   steps_per_epoch: int, freezing: keras.callbacks.Callback | None,
                    extra: list[keras.callbacks.Callback]) -> list[keras.callbacks.Callback]:
-    """Backup (resume after a kill), gradual unfreezing, resume and throughput reporting,
-    the run view's progress events, TensorBoard, then the caller's own."""
+    """Backup (resume after a kill), gradual unfreezing or ``freeze: auto``, resume and
+    throughput reporting, the run view's progress events, TensorBoard, then the caller's
+    own."""
     backup = keras.callbacks.BackupAndRestore(
         backup_dir=backup_dir, save_freq=cfg.checkpoint_steps or "epoch",
         delete_checkpoint=True)
-    return [backup, *([unfreezing] if unfreezing else []), ResumeReporter(),
+    return [backup, *([freezing] if freezing else []), ResumeReporter(),
             ThroughputLogger(global_batch), ProgressEvents(cfg.epochs, steps_per_epoch),
             keras.callbacks.TensorBoard(log_dir=f"{out}/logs", update_freq="epoch"), *extra]
 
 
 def make_report(cfg: TrainConfig, plan: FreezePlan, table: list[dict], trainable_params: int,
                 global_batch: int, replicas: int, examples: PreparedExamples,
-                history: dict[str, list[float]], precision: Precision) -> TrainingReport:
+                history: dict[str, list[float]], precision: Precision,
+                decisions: list[FreezeDecision] = ()) -> TrainingReport:
     return TrainingReport(
         freeze=plan.spec, trainable_variables=sorted(plan.trainable),
         unused_blocks=list(plan.unused_blocks), table=table,
@@ -169,7 +175,29 @@ def make_report(cfg: TrainConfig, plan: FreezePlan, table: list[dict], trainable
         global_batch_size=global_batch, replicas=replicas,
         max_seq_length=examples.max_seq_length, labels=list(examples.labels),
         config=dataclasses.asdict(cfg), history=history,
-        precision=dataclasses.asdict(precision), bucket_width=cfg.bucket_width)
+        precision=dataclasses.asdict(precision), bucket_width=cfg.bucket_width,
+        freeze_decisions=list(decisions))
+
+
+def make_auto_freezing(cfg: TrainConfig, plan: FreezePlan, encoder, steps_per_epoch: int,
+                       out: str, backup_dir: str, owns_files: bool = True) -> AutoFreezing:
+    """``freeze: auto``'s callback: the rule's settings resolved for this run (which blocks
+    may freeze, how often to look), decisions logged under ``out/logs`` and kept for a
+    resume in ``backup_dir``. ``owns_files``: this worker writes and deletes that state."""
+    total_steps = steps_per_epoch * cfg.epochs
+    settings = AutoFreezeSettings(
+        interval=auto_freeze_interval(cfg.auto_freeze_interval, total_steps),
+        percentile=cfg.auto_freeze_percentile,
+        candidates=auto_freeze_candidates(plan, [v.name for v in encoder.weights],
+                                          cfg.auto_freeze_min_trainable_blocks),
+        warmup_steps=int(cfg.warmup_fraction * total_steps))
+    print(f"auto-freeze: every {settings.interval} steps after the warmup, "
+          f"{', '.join(settings.candidates)} may freeze, bottom up, when their gradient-norm "
+          f"change is at or below percentile {cfg.auto_freeze_percentile:g} of the trainable "
+          f"blocks' changes", flush=True)
+    return AutoFreezing(encoder, plan, settings, steps_per_epoch, total_steps,
+                        log_dir=f"{out}/logs", state_file=f"{backup_dir}/auto_freeze.json",
+                        owns_files=owns_files)
 
 
 def _output_folder(output_dir: str, strategy: tf.distribute.Strategy) -> tuple[str, str]:
@@ -200,6 +228,12 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
 
     precision = resolve_precision(cfg.mixed_precision, EncoderInfo.load(encoder_dir))
     print(precision.describe(), flush=True)
+    if not tf.config.list_physical_devices("GPU"):  # host memory; GPU memory is not modelled
+        encoder_info = EncoderInfo.load(encoder_dir)
+        check_before_training(BertConfig(**encoder_info.bert_config)
+                              if encoder_info.bert_config else None, cfg.freeze,
+                              math.ceil(global_batch / replicas), examples.max_seq_length,
+                              precision.policy)
     keras.mixed_precision.set_global_policy(precision.policy)
     with strategy.scope():
         model, encoder, plan = compile_classifier(cfg, encoder_dir, examples,
@@ -219,11 +253,15 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     train_ds, eval_ds = make_datasets(cfg, examples, global_batch, num_workers(strategy))
     out, final_out = _output_folder(output_dir, strategy)
     tf.io.gfile.makedirs(out)
-    unfreezing = None
+    freezing = None
     if cfg.gradual_unfreeze:
-        unfreezing = GradualUnfreezing(encoder, unfreezing_schedule(
+        freezing = GradualUnfreezing(encoder, unfreezing_schedule(
             plan, [v.name for v in encoder.weights], cfg.epochs))
-        unfreezing.prepare(model, strategy)
+        freezing.prepare(model, strategy)
+    elif plan.auto:
+        freezing = make_auto_freezing(cfg, plan, encoder, steps_per_epoch, out,
+                                      f"{final_out}/backup", owns_files=out == final_out)
+        freezing.prepare(model, strategy)
     class_weight = None
     if cfg.class_weighting == "balanced":
         class_weight = balanced_class_weights(examples.labels,
@@ -235,14 +273,21 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
                     steps_per_epoch=steps_per_epoch, verbose=verbose, class_weight=class_weight,
                     callbacks=make_callbacks(cfg, out, f"{final_out}/backup", global_batch,
-                                             steps_per_epoch, unfreezing, list(callbacks)))
+                                             steps_per_epoch, freezing, list(callbacks)))
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
     # Evaluation and the exports run the encoder in float32: what is measured is what serves.
     encoder.set_encoder_dtype("float32")
     model.save(f"{out}/model", include_optimizer=False)
     keras.mixed_precision.set_global_policy("float32")
+    decisions = freezing.decisions if isinstance(freezing, AutoFreezing) else []
+    if plan.auto:
+        table = with_decisions(table, decisions)
+        table_text = format_freeze_table(table)
+        print(f"freezing at the end of training:\n{table_text}", flush=True)
+        progress.emit(progress.Table(f"freeze {plan.spec}: at the end of training",
+                                     table_text.splitlines()))
     report = make_report(cfg, plan, table, trainable_params, global_batch, replicas, examples,
-                         history, precision)
+                         history, precision, decisions)
     if out == final_out:
         report.save(out)
     else:

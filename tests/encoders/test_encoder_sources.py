@@ -13,7 +13,7 @@ from safetensors.numpy import load_file, save_file
 
 from components.config import ConfigError
 from components.encoders.bert import BertEncoder
-from components.encoders.bert_config import BertConfig
+from components.model.bert_config import BertConfig
 from components.encoders.hf_safetensors import load_hf_bert
 from components.contracts import ENCODER_INPUTS
 from components.encoders.hub_export import save_hub_encoder

@@ -12,7 +12,8 @@ from pathlib import Path
 from components.contracts import BlessedModel, Evaluation
 from components.evaluate.blessing import decide
 
-FILES = {f"part-{i}.bin": bytes([i]) * 20_000 for i in range(12)}
+FILES = {**{f"part-{i}.bin": bytes([i]) * 20_000 for i in range(12)},
+         "model_card.json": b'{"written": "last"}'}
 
 
 def _evaluation(accuracy: float) -> Evaluation:

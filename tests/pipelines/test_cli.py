@@ -40,10 +40,17 @@ def test_compile_output_loads_with_kfp(tmp_path):
     (["--freeze", "blocks:1,9"], "block(s) [9] out of range (the encoder has blocks 0-5)"),
     (["--freeze", "last:1+include:no_such_variable"], "regex 'no_such_variable' matches no"),
     (["--freeze", "first:2", "--trainable-blocks", "2"], "give --freeze or --trainable-blocks"),
+    (["--freeze", "auto+all"], "'auto' freezes whole blocks bottom up during training and "
+                               "cannot be joined with 'all'"),
+    (["--freeze", "last:2+auto"], "nothing left for 'auto' to freeze"),
+    (["--freeze", "auto", "--gradual-unfreeze", "true"], "use one of the two"),
     (["--text-column", "review"], "missing column(s) review"),
     (["--trainable-blocks", "some"], "trainable_blocks must be 'all' or a non-negative integer"),
     (["--max-seq-length", "1024"], "max_seq_length must be in [8, 512]"),
     (["--encoder", "/no/such/encoder"], "is neither one of ['minilm-l6'] nor a folder"),
+    (["--batch-size", "4096", "--max-seq-length", "512"],
+     "training would need about 396.9 GiB (batch 4096 per replica × length 512, 2 trainable "
+     "blocks"),  # advice before Beam or TF start
 ])
 def test_bad_config_fails_fast_with_one_line(args, expected, sentiment_csv, tmp_path):
     proc = bertpipe("run", "--data-path", str(sentiment_csv), "--pipeline-root",
@@ -76,6 +83,21 @@ def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
                   "--max-rejected-fraction", "0.2", "--output-dir", str(tmp_path / "ok"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "dead_letters=3 labels=neg,pos" in ok.stdout
+
+
+def test_an_output_folder_that_cannot_be_written_fails_before_any_work(sentiment_csv,
+                                                                       tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for setting, flag in (("blessed_root", "--blessed-root"),
+                          ("pipeline_root", "--pipeline-root")):
+        proc = bertpipe("run", "--data-path", str(sentiment_csv), "--pipeline-root",
+                        str(tmp_path / "runs"), flag, str(blocker / "models"), timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == (
+            f"bertpipe: error: {setting} {blocker}/models: not writable (its nearest existing "
+            f"folder {blocker} is not): choose a folder you can write, or fix its permissions")
+    assert not (tmp_path / "runs").exists()
 
 
 def test_debug_shows_the_traceback_behind_the_one_line(tmp_path):

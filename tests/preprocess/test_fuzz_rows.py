@@ -3,7 +3,9 @@ BOMs, CRLF, quotes, separators, missing and extra columns, lines that are not UT
 JSON, 100,000-character texts, thousands of labels) go through the job's own stages — parsing
 (``rows.iter_records``), validation (``ValidateRows``) and tokenization (``EncodeBatch``), the
 DoFns the Beam job runs, called directly so that thousands of cases fit in CI time — and every
-case must end with no exception and rows in = examples out + dead letters, exactly.
+case must end with no exception and rows in = examples out + dead letters, exactly, with
+nothing else produced (no other output, summaries that match the examples, no
+file written).
 
 Rows in is counted from what the case wrote, not from what the parser saw: one CSV record
 per row handed to ``csv.writer`` (whatever its quoting and line breaks), one JSONL line per
@@ -23,8 +25,8 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from components.config import DataConfig
-from components.preprocess.pipeline import (DEAD, SPLITS, EncodeBatch, ValidateRows,
-                                            sort_labels)
+from components.preprocess.pipeline import (DEAD, SPLITS, SUMMARY, EncodeBatch,
+                                            ValidateRows, sort_labels)
 from components.preprocess.rows import iter_records
 
 CASES = 2000
@@ -107,18 +109,29 @@ def _through_the_step(name: str, content: bytes, encoder) -> tuple[int, int]:
             dead += 1
         else:
             batches.append(output)
-    examples = 0
+    examples, summarized = 0, 0
     for batch in batches:
+        assert isinstance(batch, dict) and set(batch) >= {"text", "label", "split", "order"}
         found = sort_labels(sorted(set(batch["label"])))
         for output in encoder.process(batch, found):
-            if output.tag in SPLITS:
-                examples += len(output.value)
+            # Nothing else is written: a split's serialized examples, or its summary.
+            assert output.tag in SPLITS + (SUMMARY,), output.tag
+            if output.tag == SUMMARY:
+                split, counts, stats = output.value
+                assert sum(counts.values()) == len(stats) and set(counts) <= set(found)
+                summarized += len(stats)
+                continue
+            assert all(isinstance(payload, bytes) and payload for _, payload in output.value)
+            examples += len(output.value)
+    assert summarized == examples  # metadata.json's counts are the records written
     return examples, dead
 
 
-def test_every_row_is_an_example_or_a_dead_letter(encoder):
-    """2,000 seeded cases (the same every run; no example database is written)."""
+def test_every_row_is_an_example_or_a_dead_letter(encoder, tmp_path, monkeypatch):
+    """2,000 seeded cases (the same every run; no example database is written). The stages
+    run in an empty working folder that must stay empty: they write no file of their own."""
     seen: list[tuple[int, int, int]] = []
+    monkeypatch.chdir(tmp_path)
 
     @seed(20261122)
     @settings(max_examples=CASES, deadline=None, derandomize=True, database=None,
@@ -142,3 +155,4 @@ def test_every_row_is_an_example_or_a_dead_letter(encoder):
     print(f"fuzz: {len(seen)} cases, {rows_in} rows in = {examples} examples + {dead} dead "
           f"letters, in every case")
     assert len(seen) >= CASES and examples > 1000 and dead > 1000  # both paths exercised
+    assert not any(tmp_path.iterdir())

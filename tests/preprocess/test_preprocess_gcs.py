@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,42 @@ def test_gs_input_and_output_match_local_run(gcs, tiny_encoder_dir, sentiment_cs
             assert gcs.blob(name).download_as_bytes() == open(path, "rb").read()
     assert result.metadata["splits"] == preprocessed_tiny.metadata["splits"]
     assert not [n for n in names if "/.beam-temp" in n]
+
+
+@pytest.fixture()
+def faulty_gcs(monkeypatch):
+    """The in-process emulator that can fail requests (``tests/gcs_emulator.py``)."""
+    from apache_beam.internal.gcp import auth
+
+    from gcs_emulator import GcsEmulator
+
+    with GcsEmulator(BUCKET) as emulator:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+        monkeypatch.setattr(auth._Credentials, "_credentials_init", True)
+        monkeypatch.setattr(auth._Credentials, "_credentials", None)
+        yield emulator
+
+
+def test_the_job_rides_out_transient_gcs_errors(faulty_gcs, tiny_encoder_dir, sentiment_csv,
+                                                preprocessed_tiny):
+    """503s and dropped connections on reads and writes: Beam's GCS client retries them (the
+    job's own I/O has no retry layer of its own) and the output is what a clean run writes."""
+    from google.cloud import storage
+
+    client = storage.Client.create_anonymous_client()
+    client.bucket(BUCKET).blob("data/sentiment.csv").upload_from_filename(str(sentiment_csv))
+    faults = [faulty_gcs.fail_next(2, "503", method="GET", name=r"^data/"),
+              faulty_gcs.fail_next(1, "drop", method="GET", name=r"^data/"),
+              faulty_gcs.fail_next(2, "503", method="POST", name=r"^out/"),
+              faulty_gcs.fail_next(1, "drop", method="POST", name=r"^out/")]
+    data = DataConfig(data_path=f"gs://{BUCKET}/data/", **FIXTURE_DATA)
+    result = run_preprocess(data, tiny_encoder_dir, f"gs://{BUCKET}/out")
+    assert [f.hits for f in faults] == [2, 1, 2, 1]
+    remote = faulty_gcs.objects("out/")
+    for split in ("train", "eval"):
+        shards = {n: b for n, b in remote.items() if n.startswith(f"out/{split}/part-")}
+        local = {p.name: p.read_bytes() for p in
+                 sorted((Path(preprocessed_tiny.output_dir) / split).glob("part-*"))}
+        assert sorted(n.rsplit("/", 1)[-1] for n in shards) == sorted(local)
+        assert all(local[n.rsplit("/", 1)[-1]] == b for n, b in shards.items())
+    assert result.examples.splits == preprocessed_tiny.examples.splits

@@ -54,7 +54,7 @@ def _dtypes_by_op(graph) -> dict[str, set[str]]:
 
 def test_bfloat16_runs_in_the_matmuls_not_in_softmax_or_layer_norm():
     from components.encoders.bert import BertEncoder
-    from components.encoders.bert_config import BertConfig
+    from components.model.bert_config import BertConfig
 
     encoder = BertEncoder(BertConfig(vocab_size=50, hidden_size=32, num_layers=2, num_heads=2,
                                      intermediate_size=64, max_position_embeddings=64))

@@ -1,0 +1,286 @@
+"""``freeze: auto``: blocks freeze bottom up during real training under a 2-replica
+MirroredStrategy, stay bit-identical from their decision on, drop out of the retraced train
+step, and every decision reaches the log, the report, TensorBoard, the evaluation report and
+the model card. The rule itself is tested on made-up rates."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+from components.config import ConfigError, TrainConfig
+from components.contracts import EncoderInfo, PreparedExamples, TrainingReport
+from components.freeze_spec import block_of
+from components.keras import keras
+from components.model.freezing import (auto_freeze_candidates, auto_freeze_interval,
+                                       blocks_to_freeze, plan_freezing)
+from components.train.trainer import run_train
+
+LAYERS = [f"layer_{i}" for i in range(6)]
+NAMES = (["embeddings/word_embeddings/embeddings:0", "embeddings/layer_norm/gamma:0"]
+         + [f"transformer/{b}/output/kernel:0" for b in LAYERS] + ["pooler/kernel:0"])
+
+
+def test_rule_freezes_the_lowest_blocks_while_at_or_below_the_percentile():
+    rates = {"embeddings": 0.01, "layer_0": 0.02, "layer_1": 0.30, "layer_2": 0.03,
+             "layer_3": 0.20, "layer_4": 0.25, "layer_5": 0.40}
+    candidates = ["embeddings", "layer_0", "layer_1", "layer_2", "layer_3"]
+    chosen, threshold = blocks_to_freeze(rates, candidates, 50.0)
+    assert threshold == pytest.approx(0.20)  # the median of the seven rates
+    assert chosen == ["embeddings", "layer_0"]  # layer_1 is above it: layer_2 waits (bottom up)
+    assert blocks_to_freeze({**rates, "embeddings": 0.5}, candidates, 50.0)[0] == []
+    assert blocks_to_freeze(rates, candidates, 100.0)[0] == candidates  # 100: all at once
+    assert blocks_to_freeze({"layer_5": 0.1}, [], 50.0)[0] == []
+
+
+def test_candidates_floor_interval_and_bad_settings_are_one_line():
+    plan = plan_freezing(NAMES, "auto", uses_pooler=False)
+    assert auto_freeze_candidates(plan, NAMES, 2) == ["embeddings", *LAYERS[:4]]
+    plan = plan_freezing(NAMES, "blocks:1+auto", uses_pooler=True)
+    assert auto_freeze_candidates(plan, NAMES, 3) == ["embeddings", "layer_0", "layer_2"]
+    with pytest.raises(ConfigError, match="nothing left for 'auto' to freeze"):
+        auto_freeze_candidates(plan_freezing(NAMES, "last:2+auto", True), NAMES, 2)
+    assert auto_freeze_interval(0, 300) == 15 and auto_freeze_interval(0, 40) == 5
+    assert auto_freeze_interval(7, 300) == 7
+    for make, message in [
+            (lambda: TrainConfig(freeze="auto", gradual_unfreeze=True), "use one of the two"),
+            (lambda: TrainConfig(freeze="auto", auto_freeze_percentile=0), r"in \(0, 100\]"),
+            (lambda: TrainConfig(freeze="auto", auto_freeze_min_trainable_blocks=0), ">= 1"),
+            (lambda: TrainConfig(freeze="auto", auto_freeze_interval=-1), "auto_freeze_interval")]:
+        with pytest.raises(ConfigError, match=message) as err:
+            make()
+        assert "\n" not in str(err.value)
+
+
+class StepSnapshots(keras.callbacks.Callback):
+    """Every model and optimizer variable (each replica's copy) at the start and after every
+    step, the trainable variables' names and the train function in use before each step."""
+
+    def __init__(self, steps_per_epoch: int):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.values, self.trainable, self.functions = {}, {}, {}
+
+    def on_train_begin(self, logs=None):
+        self.values[0] = self._take()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch + 1
+        self.functions[step] = self.model.train_function
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.epoch * self.steps_per_epoch + batch + 1
+        self.values[step] = self._take()
+        self.trainable[step] = {v.name for v in self.model.trainable_variables}
+
+    def _take(self):
+        values = {}
+        for prefix, variables in (("", self.model.variables),
+                                  ("opt/", self.model.optimizer.variables())):
+            for v in variables:
+                values[prefix + v.name] = [np.array(r.numpy()) for r in getattr(v, "values", (v,))]
+        return values
+
+
+def read_events(folder: str) -> tuple[dict[int, float], dict[int, list[str]]]:
+    """(trainable blocks by step, decision texts by step) from the freezing event files."""
+    blocks, texts = {}, {}
+    for path in glob.glob(f"{folder}/logs/freezing/events.out.tfevents.*"):
+        for raw in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(raw.numpy())
+            for value in event.summary.value:
+                if value.tag == "freezing/trainable_blocks":
+                    blocks[event.step] = float(tf.make_ndarray(value.tensor))
+                elif value.tag == "freezing/decision":
+                    texts.setdefault(event.step, []).append(
+                        tf.make_ndarray(value.tensor).item().decode())
+    return blocks, texts
+
+
+STEPS_PER_EPOCH = 6  # 96 examples at batch 16
+
+
+@pytest.fixture(scope="module")
+def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
+    """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. At
+    the 100th percentile every candidate qualifies at the first comparison (step 4): the
+    embeddings and blocks 0-3 freeze there, bottom up; layer_4 and layer_5 (the floor) never
+    do. (Which blocks a lower percentile picks, and in what stages, is the rule's own test;
+    a multi-worker run and float16 loss scaling were checked by hand.)"""
+    snap = StepSnapshots(STEPS_PER_EPOCH)
+    out = tmp_path_factory.mktemp("auto") / "train"
+    cfg = TrainConfig(freeze="auto", pooling="mean", epochs=1, batch_size=16,
+                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
+                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
+                      mixed_precision="float32")
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out),
+                           strategy=two_cpu_strategy, verbose=0, callbacks=[snap])
+    return result, snap, str(out), log.getvalue()
+
+
+def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
+    result, snap, out, log = auto_run
+    decisions = result.report.freeze_decisions
+    assert result.replicas == 2
+    order = ["embeddings", *LAYERS[:4]]
+    assert [d.block for d in decisions] == order, log[-2000:]  # bottom up, then the floor
+    assert {d.step for d in decisions} == {4}
+    steps = [d.step for d in decisions]
+    assert steps == sorted(steps) and all(d.step % 2 == 0 for d in decisions)
+    assert all(d.value <= d.threshold and d.signal == "grad_norm_change" for d in decisions)
+    # the training log: one line per decision
+    for d in decisions:
+        assert f"auto-freeze: step {d.step}: {d.block} frozen (grad-norm change" in log
+    # the report on disk, its table and history
+    assert TrainingReport.load(out).freeze_decisions == decisions
+    status = {row["block"]: row["status"] for row in result.freeze_table}
+    assert {b: status[b] for b in order if b in status} == {
+        b: (f"frozen@{steps[i]}" if i < len(decisions) else "trainable")
+        for i, b in enumerate(order)}
+    assert status["layer_4"] == status["layer_5"] == "trainable"
+    trainable_blocks = result.history["trainable_blocks"]
+    assert trainable_blocks[-1] == 7 - len(decisions)
+    assert trainable_blocks == sorted(trainable_blocks, reverse=True)
+    # TensorBoard: trainable blocks over steps never go up; a text per decision
+    counts, texts = read_events(out)
+    assert [counts[s] for s in sorted(counts)] == sorted(counts.values(), reverse=True)
+    assert counts[0] == 7 and counts[max(counts)] == 7 - len(decisions)
+    assert sorted(t for step in texts.values() for t in step) == sorted(
+        d.describe() for d in decisions)
+
+
+def test_frozen_blocks_are_bit_identical_from_their_decision_on(auto_run):
+    result, snap, out, log = auto_run
+    last = max(snap.values)
+    for decision in result.report.freeze_decisions:
+        at = snap.values[decision.step]
+        names = [n for n in at if block_of(n.removeprefix("opt/")) == decision.block]
+        assert any(n.startswith("opt/") for n in names)  # its AdamW slots are checked too
+        for name in names:
+            for replica in snap.values[last][name]:  # replicas stay in sync
+                assert np.array_equal(replica, snap.values[last][name][0]), name
+            assert all(np.array_equal(a, b) for a, b in zip(at[name], snap.values[last][name])
+                       ), f"{name} changed after {decision.block} froze at step {decision.step}"
+        # ... and it trained before: its weights moved since the start
+        assert any(not np.array_equal(snap.values[0][n][0], at[n][0]) for n in names
+                   if not n.startswith("opt/"))
+    # the top blocks and the head train to the end
+    first = min(d.step for d in result.report.freeze_decisions)
+    for block in ("layer_5", "other"):
+        assert any(not np.array_equal(snap.values[first][n][0], snap.values[last][n][0])
+                   for n in snap.values[last] if block_of(n) == block and n in snap.trainable[last])
+
+
+def test_retraced_train_step_watches_only_the_trainable_blocks(auto_run):
+    result, snap, out, log = auto_run
+    decided = {d.step: d.block for d in result.report.freeze_decisions}
+    frozen: set[str] = set()
+    steps = sorted(snap.trainable)
+    for step in steps:
+        if step - 1 in {d.step for d in result.report.freeze_decisions}:
+            # a new train function from the step after a decision on
+            assert snap.functions[step] is not snap.functions[step - 1]
+        elif step > 1:
+            assert snap.functions[step] is snap.functions[step - 1]
+        frozen |= {b for s, b in decided.items() if s < step}
+        assert not {block_of(n) for n in snap.trainable[step]} & frozen
+    # the last trace holds fewer ops than the first: no backward pass below the frozen blocks
+    sizes = [len(f._list_all_concrete_functions()[0].graph.get_operations())
+             for f in (snap.functions[1], snap.functions[steps[-1]])]
+    assert sizes[1] < sizes[0]
+
+
+def test_decisions_reach_the_evaluation_report_and_the_model_card(auto_run, tiny6_encoder_dir,
+                                                                  preprocessed_tiny):
+    from components.evaluate.evaluator import run_evaluate
+    from components.evaluate.report import markdown_summary, report_html
+    from components.export.model_card import model_card
+
+    result, snap, out, log = auto_run
+    decisions = result.report.freeze_decisions
+    evaluation = run_evaluate(out, preprocessed_tiny.output_dir)
+    page = report_html(evaluation)
+    for d in decisions:
+        assert f"frozen@{d.step}" in page
+        assert f"{d.block} at step {d.step}" in markdown_summary(evaluation)
+    assert "froze these blocks during training" in page
+    card = model_card(result.report, EncoderInfo.load(tiny6_encoder_dir),
+                      PreparedExamples.load(preprocessed_tiny.output_dir), evaluation)
+    assert [(d["step"], d["block"]) for d in card.training["freeze_decisions"]] == [
+        (d.step, d.block) for d in decisions]
+
+
+class Interrupt(Exception):
+    """Stands for a kill: raised out of ``fit`` (no ``on_train_end``, the backup stays)."""
+
+
+class InterruptAtFirstDecision(keras.callbacks.Callback):
+    """Stops training at the step ``auto`` first freezes (its state file appears), after
+    that step's backup; keeps every variable's value at that moment."""
+
+    def __init__(self, state_file: str):
+        super().__init__()
+        self.state_file = state_file
+
+    def on_train_batch_end(self, batch, logs=None):
+        if tf.io.gfile.exists(self.state_file):
+            self.values = {v.name: v.numpy().copy() for v in self.model.variables}
+            raise Interrupt()
+
+
+class ValuesAtBeginAndEnd(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):  # after BackupAndRestore restored the backup
+        self.begin = {v.name: v.numpy().copy() for v in self.model.variables}
+
+    def on_train_end(self, logs=None):
+        self.end = {v.name: v.numpy().copy() for v in self.model.variables}
+
+
+@pytest.mark.slow  # two runs (a kill and a resume): the slow tier, like tests/train/test_resume.py
+def test_a_resumed_run_keeps_the_decisions_made_before_the_kill(tiny6_encoder_dir,
+                                                               preprocessed_tiny, tmp_path,
+                                                               capsys):
+    out = tmp_path / "train"
+    cfg = TrainConfig(freeze="auto", pooling="mean", epochs=2, batch_size=16,
+                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
+                      auto_freeze_interval=2, auto_freeze_percentile=100.0, checkpoint_steps=2,
+                      mixed_precision="float32")
+    stop = InterruptAtFirstDecision(str(out / "backup" / "auto_freeze.json"))
+    with pytest.raises(Interrupt):
+        run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out), verbose=0,
+                  callbacks=[stop])
+    first = capsys.readouterr().out
+    before = [line.removeprefix("auto-freeze: ") for line in first.splitlines()
+              if line.startswith("auto-freeze: step ")]
+    assert before and not (out / "model").exists()
+
+    seen = ValuesAtBeginAndEnd()
+    result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out),
+                       verbose=0, callbacks=[seen])
+    again = capsys.readouterr().out
+    decisions = result.report.freeze_decisions
+    # the decisions made before the kill come first, unchanged, and are not made again
+    assert [d.describe() for d in decisions[:len(before)]] == before
+    assert "auto-freeze: resumed at step" in again
+    assert not any(line.removeprefix("auto-freeze: ") in before for line in again.splitlines())
+    # the blocks frozen before the kill: as the backup had them, from the resume to the end
+    frozen = {d.block for d in decisions[:len(before)]}
+    names = [n for n in seen.begin if block_of(n) in frozen]
+    assert names
+    for name in names:
+        assert np.array_equal(seen.begin[name], stop.values[name]), name
+        assert np.array_equal(seen.begin[name], seen.end[name]), name
+    status = {row["block"]: row["status"] for row in result.freeze_table}
+    assert all(status[d.block] == f"frozen@{d.step}" for d in decisions)
+    assert not (out / "backup" / "auto_freeze.json").exists()  # gone once training finished
