@@ -2,12 +2,13 @@
 # `make test`: set up and run the test suite (includes a real end-to-end pipeline run).
 # `make test-fast`: the tests not marked slow (a tiny random BERT instead of MiniLM's weights).
 # `make test-image`: build the image (k8s/image.sh) and run the whole pipeline inside it.
+# `make bench-freezing`: the freezing-depth study (benchmarks/freezing.py, ~75 min on 2 cores).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast test-image image setup browser compile lock clean
+.PHONY: run test test-fast test-image image setup browser compile lock clean bench-freezing
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "bertpipe needs $(PYTHON) (Python 3.11)"; exit 1; }
@@ -50,6 +51,19 @@ TEST_IMAGE ?= localhost/bertpipe:test
 test-image: $(STAMP)
 	engine=$$(bash k8s/image.sh build $(TEST_IMAGE)) && eval "$$engine" && \
 	  BERTPIPE_TEST_IMAGE=$(TEST_IMAGE) $(PY) -m pytest -ra -m image tests/image
+
+# The benchmarks' peer needs the `reference` extra (torch, transformers) on top of the rest.
+REFERENCE_STAMP := $(VENV)/.reference-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+$(REFERENCE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test,reference]'
+	rm -f $(VENV)/.reference-*; touch $@
+
+# MiniLM with 0..6 trainable blocks, `auto` and a Hugging Face peer on Rotten Tomatoes and
+# VitaminC; rewrites the freezing section of benchmarks/RESULTS.md and benchmarks/freezing.png
+# and ends with one JSON line. BENCH_ARGS passes flags, e.g. BENCH_ARGS=--quick (~4 min),
+# BENCH_ARGS=--resume (after an interrupted run), BENCH_ARGS=--report-only.
+bench-freezing: $(REFERENCE_STAMP)
+	$(PY) benchmarks/freezing.py $(BENCH_ARGS)
 
 compile: $(STAMP)
 	$(VENV)/bin/bertpipe compile -o bertpipe.yaml
