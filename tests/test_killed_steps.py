@@ -94,7 +94,8 @@ def test_a_killed_train_step_is_not_evaluated_and_a_rerun_finishes(
     from components.train.trainer import run_train
 
     out = str(tmp_path / "model")
-    config = "TrainConfig(epochs=1, batch_size=16, freeze='last:2', mixed_precision='float32')"
+    config = ("TrainConfig(epochs=1, batch_size=16, max_train_examples=32, freeze='last:2', "
+              "mixed_precision='float32')")
     _assert_killed(_killed_at_commit("TrainingReport", f"""
         from components.config import TrainConfig
         from components.train.trainer import run_train
@@ -129,13 +130,11 @@ def test_a_killed_evaluation_or_export_is_never_exported_or_published(
     export = str(tmp_path / "export")
     _assert_killed(_killed_at_commit("ModelCard", f"""
         from components.contracts import PreparedExamples
-        from components.evaluate.evaluator import run_evaluate
         from components.export.model_card import write_model_card
         from components.export.serving import export_model
         prepared = PreparedExamples.load({pre!r})
         export_model({trained_tiny.model_dir!r}, {tiny_encoder_dir!r}, prepared, {export!r})
-        write_model_card({export!r}, {train_dir!r}, {tiny_encoder_dir!r}, prepared,
-                         run_evaluate({train_dir!r}, {pre!r}))
+        write_model_card({export!r}, {train_dir!r}, {tiny_encoder_dir!r}, prepared)
     """))
     assert (Path(export) / "serving_model" / "saved_model.pb").exists()
     root = tmp_path / "blessed"

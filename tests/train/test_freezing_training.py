@@ -35,7 +35,7 @@ class Snapshot(keras.callbacks.Callback):
 def train_with_snapshot(freeze, pooling, minilm_dir, preprocessed, strategy, tmp_path):
     snap = Snapshot()
     cfg = TrainConfig(freeze=freeze, pooling=pooling, epochs=1, batch_size=16,
-                      learning_rate=1e-3, warmup_fraction=0.0)
+                      max_train_examples=48, learning_rate=1e-3, warmup_fraction=0.0)
     result = run_train(cfg, minilm_dir, preprocessed.output_dir, str(tmp_path / "train"),
                        strategy=strategy, verbose=0, callbacks=[snap])
     return result, snap
