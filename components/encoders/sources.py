@@ -82,8 +82,10 @@ def encoder_variable_names(source: str) -> list[str]:
     """The encoder's variable names without loading its weights where the layout allows it:
     what a freezing spec is checked against before any heavy work."""
     kind = source_kind(source)
-    if kind == "bertpipe" and EncoderInfo.load(source).variable_names:
-        return EncoderInfo.load(source).variable_names
+    if kind == "bertpipe":
+        names = EncoderInfo.load(source).variable_names
+        if names:
+            return names
     if kind == "hub":
         import tensorflow as tf
 
