@@ -6,6 +6,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# pytest-xdist workers for make test / test-fast (CI has 2 cores; TEST_WORKERS=0 runs serially).
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: run test test-fast test-image image setup browser compile lock clean bench-freezing
@@ -30,12 +32,12 @@ browser:
 	  else echo "note: install Debian's chromium to run the report screenshot test"; fi; }
 
 test: $(STAMP) browser
-	$(PY) -m pytest -ra --durations=15
+	$(PY) -m pytest -ra --durations=15 -n $(TEST_WORKERS) --dist worksteal
 
 # Everything but the slow tier (real MiniLM weights, end-to-end runs) and the image tier.
 # A command-line -m replaces pyproject's addopts -m, hence both exclusions.
 test-fast: $(STAMP) browser
-	$(PY) -m pytest -ra -m "not slow and not image"
+	$(PY) -m pytest -ra -m "not slow and not image" -n $(TEST_WORKERS) --dist worksteal
 
 # The image every step runs in on a cluster; where no registry answers it is built on a local
 # Debian base (mmdebstrap). IMAGE=REGISTRY/bertpipe:0.1.0 names it, TF_EXTRA=and-cuda for GPUs.
