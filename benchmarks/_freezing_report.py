@@ -149,6 +149,57 @@ def task_summary(groups: dict[tuple[str, str], dict]) -> dict:
     return out
 
 
+def majority_accuracy(per_label: dict) -> float | None:
+    """The eval accuracy of always answering the most common eval label."""
+    counts = per_label.get("eval") or {}
+    total = sum(counts.values())
+    return max(counts.values()) / total if total else None
+
+
+def depth_findings(groups: dict[tuple[str, str], dict], majority: float | None) -> dict:
+    """How deep to fine-tune, from bertpipe's static depths: each ``last:N``'s accuracy as a
+    share of full fine-tuning's (and of its gain over the majority label, which tells a depth
+    that learned from one that guessed), its speed-up in time per epoch, and the shallowest
+    depth reaching 95 % (and 90 %) of full fine-tuning's accuracy."""
+    none = groups.get(("bertpipe", "none"))
+    if not none:
+        return {}
+    rows = []
+    for (side, mode), e in sorted(groups.items(), key=lambda kv: mode_order(kv[0][1])):
+        if side != "bertpipe" or not (mode == "none" or mode.startswith("last:")):
+            continue
+        gain = (None if majority is None or none["accuracy"] <= majority
+                else (e["accuracy"] - majority) / (none["accuracy"] - majority))
+        rows.append({"mode": mode, "accuracy": round(e["accuracy"], 4),
+                     "share": round(e["accuracy"] / none["accuracy"], 4),
+                     "gain_share": None if gain is None else round(gain, 3),
+                     "speedup": round(none["epoch_s"] / e["epoch_s"], 3)})
+
+    def shallowest(level: float) -> dict | None:
+        ok = [r for r in rows if r["mode"] != "none" and r["share"] >= level]
+        return min(ok, key=lambda r: int(r["mode"][5:])) if ok else None
+
+    return {"majority_accuracy": None if majority is None else round(majority, 4),
+            "depths": rows, "depth_95": shallowest(0.95), "depth_90": shallowest(0.90)}
+
+
+def findings_table(task: str, found: dict) -> list[str]:
+    lines = [f"`{task}` (majority label: accuracy {found['majority_accuracy']}):", "",
+             "| freeze | accuracy | share of `none`'s accuracy | share of `none`'s gain over "
+             "the majority label | speed-up (s / epoch) |", "|---|---|---|---|---|"]
+    for r in found["depths"]:
+        gain = "" if r["gain_share"] is None else f"{r['gain_share']:.0%}"
+        lines.append(f"| `{r['mode']}` | {r['accuracy']:.4f} | {r['share']:.1%} | {gain} "
+                     f"| {r['speedup']:.2f}× |")
+    for level in ("95", "90"):
+        best = found.get(f"depth_{level}")
+        lines.append("")
+        lines.append(f"Shallowest depth at ≥ {level} % of full fine-tuning's accuracy: "
+                     + (f"`{best['mode']}` ({best['share']:.1%}, {best['speedup']:.2f}× faster "
+                        f"per epoch)." if best else "none of the `last:N` runs."))
+    return lines + [""]
+
+
 def plot(summary: dict[str, dict], path: Path, titles: dict[str, str]) -> None:
     """Accuracy against trainable blocks (left axis) with time per epoch (right axis, bars),
     one panel per task."""
@@ -334,6 +385,10 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
     for task, groups in summary.items():
         lines += [f"### `{task}`", "", *task_table(groups), ""]
     tasks = final["tasks"]
+    lines += ["### How deep to fine-tune", ""]
+    for task, t in tasks.items():
+        if t.get("depth"):
+            lines += findings_table(task, t["depth"])
     lines += ["### `auto` against full fine-tuning", "",
               "| task | `none` s | `auto` s | auto_speedup | accuracy `none` | accuracy `auto` "
               "| auto_accuracy_loss (points) | final trainable blocks (by seed) |",

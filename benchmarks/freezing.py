@@ -61,6 +61,7 @@ under ``--workdir``. Needs the ``reference`` extra (torch, transformers).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -171,7 +172,7 @@ def bertpipe_child(spec: dict) -> dict:
     probe = Probe()
     cfg = TrainConfig(freeze=spec["mode"], epochs=spec["epochs"], batch_size=spec["batch_size"],
                       seed=spec["seed"], mixed_precision=spec["precision"],
-                      learning_rate=spec["learning_rate"])
+                      learning_rate=spec["learning_rate"], **spec.get("train_options", {}))
     result = run_train(cfg, spec["encoder_dir"], spec["prep_dir"], spec["out"], verbose=0,
                        callbacks=[probe])
     examples = PreparedExamples.load(spec["prep_dir"])
@@ -279,6 +280,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate of every run, bertpipe's and the peer's "
                              "(default: TrainConfig's)")
+    parser.add_argument("--train-option", action="append", default=[], metavar="FIELD=VALUE",
+                        help="a TrainConfig field for bertpipe's runs, e.g. "
+                             "auto_freeze_percentile=60 (repeatable; results under --workdir)")
     parser.add_argument("--limit-train", type=int, default=None,
                         help="train rows per task (default: each task's subset size)")
     parser.add_argument("--limit-eval", type=int, default=None,
@@ -316,6 +320,7 @@ def study_config(args: argparse.Namespace) -> dict:
     if all_seeds == ["all"]:
         all_seeds = modes + [f"hf:{m}" for m in peer]
     defaults = TrainConfig()
+    train_options = parse_train_options(args.train_option)
     sizes = {t: {"train_rows": args.limit_train or TASKS[t].train_rows,
                  "eval_rows": args.limit_eval or TASKS[t].eval_rows,
                  "max_seq_length": TASKS[t].max_seq_length} for t in tasks}
@@ -326,7 +331,33 @@ def study_config(args: argparse.Namespace) -> dict:
             "learning_rate": args.learning_rate or defaults.learning_rate,
             "warmup_fraction": defaults.warmup_fraction, "weight_decay": defaults.weight_decay,
             "clip_norm": defaults.clip_norm, "pooling": defaults.pooling,
-            "bucket_width": defaults.bucket_width, "quick": args.quick}
+            "bucket_width": defaults.bucket_width, "train_options": train_options,
+            "quick": args.quick}
+
+
+def parse_train_options(items: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs as TrainConfig keyword arguments, each value typed like the
+    field's default and the whole checked by TrainConfig itself (one line on a bad one)."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    options = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields:
+            raise SystemExit(f"--train-option {item!r}: expected FIELD=VALUE with a TrainConfig "
+                             f"field, e.g. auto_freeze_percentile=60")
+        default = getattr(TrainConfig(), name)
+        try:
+            options[name] = (text.strip().lower() in ("1", "true", "yes")
+                             if isinstance(default, bool) else type(default)(text.strip()))
+        except ValueError:
+            raise SystemExit(f"--train-option {item!r}: {text!r} is not a "
+                             f"{type(default).__name__}") from None
+    try:
+        TrainConfig(**options)
+    except ConfigError as err:
+        raise SystemExit(f"--train-option: {err}") from None
+    return options
 
 
 def is_official(config: dict) -> bool:
@@ -335,7 +366,7 @@ def is_official(config: dict) -> bool:
             and config["modes"] == list(MODES) and config["seeds"] == list(SEEDS)
             and config["peer_modes"] == list(PEER_MODES) and config["epochs"] == EPOCHS
             and config["all_seeds"] == list(ALL_SEEDS)
-            and config["precision"] == "auto"
+            and config["precision"] == "auto" and not config.get("train_options")
             and config["learning_rate"] == TrainConfig().learning_rate
             and all(s["train_rows"] == TASKS[t].train_rows and s["eval_rows"] == TASKS[t].eval_rows
                     for t, s in config["sizes"].items()))
@@ -525,6 +556,9 @@ def render(results: Path, md_target: Path, png: Path) -> dict:
     if summary:
         report.plot(summary, png, titles)
     tasks = {t: report.task_summary(summary.get(t, {})) for t in header["config"]["tasks"]}
+    for t, figures in tasks.items():
+        majority = report.majority_accuracy(header.get("data", {}).get(t, {}).get("per_label", {}))
+        figures["depth"] = report.depth_findings(summary.get(t, {}), majority)
     failed = [r["key"] for r in runs if r.get("status") != "ok"]
     final = {"benchmark": "freezing", "quick": header["config"]["quick"],
              "machine": f"{header['machine']['arch']}, {header['machine']['cores']} cores",
@@ -635,6 +669,7 @@ def main(argv: list[str]) -> int:
                     "keep_model": args.keep_models, "data_file": data[task]["peer_file"],
                     "hf_folder": hf_folder, "threads": os.cpu_count() or 1,
                     "max_seq_length": TASKS[task].max_seq_length,
+                    "train_options": config["train_options"],
                     **{k: config[k] for k in ("learning_rate", "warmup_fraction",
                                               "weight_decay", "clip_norm")}}
             log = workdir / "logs" / (run["key"].replace("|", "_").replace(":", "") + ".log")
