@@ -48,7 +48,8 @@ def summarize(runs: list[dict]) -> dict[str, dict[tuple[str, str], dict]]:
     for groups in out.values():
         for entry in groups.values():
             found = entry["runs"]
-            for key in ("accuracy", "macro_f1", "examples_per_s", "step_s", "train_s",
+            for key in ("accuracy", "macro_f1", "examples_per_s", "step_s", "median_step_s",
+                        "train_s",
                         "peak_rss_mb", "trainable_params", "trainable_blocks",
                         "mean_trainable_blocks"):
                 values = [r[key] for r in found if r.get(key) is not None]
@@ -62,7 +63,11 @@ def summarize(runs: list[dict]) -> dict[str, dict[tuple[str, str], dict]]:
         none = groups.get(("bertpipe", "none"))
         for (side, mode), entry in groups.items():
             if none and side == "bertpipe":
-                entry["step_ratio"] = entry["step_s"] / none["step_s"]
+                # A static depth's median step (tracing and noisy steps left out) where the
+                # runs recorded it; auto's depth changes, so its mean step.
+                key = ("median_step_s" if mode != "auto" and "median_step_s" in entry
+                       and "median_step_s" in none else "step_s")
+                entry["step_ratio"] = entry[key] / none[key]
             frozen = LAYERS - entry.get("mean_trainable_blocks", entry["trainable_blocks"])
             entry["theory"] = theory(frozen)
     return out
@@ -374,7 +379,8 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
         "Columns: accuracy and macro F1 of the saved model on the eval split (mean ± standard "
         "deviation over seeds); trainable parameters with the head; train examples/s = "
         "examples over the time spent in training batches (tracing included; validation and "
-        "checkpoints not); step / `none` = mean step time over full fine-tuning's; theory = "
+        "checkpoints not); step / `none` = step time over full fine-tuning's (the median step where the runs "
+        "recorded it, else the mean; `auto`: the mean); theory = "
         "(k + 3(L − k)) / 3L with k frozen transformer blocks of L = 6, a frozen block "
         "costing its forward pass (1) and a trainable one forward + backward (1 + 2), "
         "embeddings and head left out (for `auto`: k from its step-weighted mean depth); "

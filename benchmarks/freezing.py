@@ -68,6 +68,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -138,6 +139,7 @@ def bertpipe_child(spec: dict) -> dict:
         def __init__(self):
             super().__init__()
             self.val_s, self.probe_s, self.batch_s, self.steps, self.trace = 0.0, 0.0, [], 0, []
+            self.step_times: list[float] = []  # each train step alone (median: robust to noise)
 
         def on_train_begin(self, logs=None):
             self.fit_start = time.perf_counter()
@@ -150,11 +152,13 @@ def bertpipe_child(spec: dict) -> dict:
             blocks = depth(self.model)[0]
             if not self.trace or self.trace[-1][1] != blocks:
                 self.trace.append((self.steps, blocks))
-            self.probe_s += time.perf_counter() - start
+            self.step_start = time.perf_counter()
+            self.probe_s += self.step_start - start
 
         def on_train_batch_end(self, batch, logs=None):
             self.steps += 1
             self.last_end = time.perf_counter()
+            self.step_times.append(self.last_end - self.step_start)
 
         def on_epoch_end(self, epoch, logs=None):
             self.batch_s.append(self.last_end - self.epoch_start)
@@ -202,6 +206,7 @@ def bertpipe_child(spec: dict) -> dict:
         "epoch_batch_s": [round(s, 2) for s in probe.batch_s],
         "examples_per_s": round(probe.steps * spec["batch_size"] / batch_s, 2),
         "step_s": round(batch_s / probe.steps, 4),
+        "median_step_s": round(statistics.median(probe.step_times), 4),
         "accuracy": round(scores["accuracy"], 4), "macro_f1": round(scores["macro_f1"], 4),
         "eval_examples": scores["examples"],
         "val_accuracy_in_fit": round(result.history["val_accuracy"][-1], 4),
