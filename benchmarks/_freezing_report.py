@@ -144,6 +144,12 @@ def task_summary(groups: dict[tuple[str, str], dict]) -> dict:
                     "examples_per_s_vs_hf_none": round(none["examples_per_s"]
                                                        / hf["examples_per_s"], 3)})
     for (side, mode), e in groups.items():
+        if none and side == "hf" and mode.startswith("none@"):  # the peer at its own lr
+            out.update({"hf_learning_rate_own": float(mode[5:]),
+                        "hf_accuracy_none_own_lr": round(e["accuracy"], 4),
+                        "hf_examples_per_s_none_own_lr": round(e["examples_per_s"], 2),
+                        "accuracy_minus_hf_none_own_lr":
+                            round(100 * (none["accuracy"] - e["accuracy"]), 2)})
         if side == "hf" and mode != "none" and (("bertpipe", mode) in groups):
             mine = groups[("bertpipe", mode)]
             key = mode.replace(":", "")
@@ -248,10 +254,13 @@ def plot(summary: dict[str, dict], path: Path, titles: dict[str, str]) -> None:
         for (side, mode), e in sorted(groups.items()):
             if side != "hf":
                 continue
-            x = 6.5 if mode == "none" else e["trainable_blocks"] + 0.15
-            ax.errorbar([x], [e["accuracy"]], yerr=[e.get("accuracy_spread", 0)], marker="s",
-                        markerfacecolor="none", color="C2", capsize=3, linestyle="none",
-                        label="HF peer" if mode == "none" else None)
+            own_lr = mode.startswith("none@")
+            x = 6.5 if mode == "none" else 6.65 if own_lr else e["trainable_blocks"] + 0.15
+            ax.errorbar([x], [e["accuracy"]], yerr=[e.get("accuracy_spread", 0)],
+                        marker="^" if own_lr else "s", markerfacecolor="none",
+                        color="C4" if own_lr else "C2", capsize=3, linestyle="none",
+                        label="HF peer" if mode == "none"
+                        else f"HF peer, lr {mode[5:]}" if own_lr else None)
         ax.set_xticks(range(LAYERS + 1))
         ax.set_xlabel("trainable transformer blocks (of 6; right: + embeddings)")
         ax.set_ylabel("eval accuracy (mean ± spread over seeds)")
@@ -291,6 +300,12 @@ def load_results(path: Path) -> tuple[dict | None, list[dict]]:
         elif record.get("kind") == "run":
             runs[record["key"]] = record
     return header, list(runs.values())
+
+
+def task_epochs(cfg: dict) -> dict[str, int]:
+    """Each task's epochs (older results files hold one number for all)."""
+    epochs = cfg["epochs"]
+    return dict(epochs) if isinstance(epochs, dict) else {t: epochs for t in cfg["tasks"]}
 
 
 def _seeds_text(cfg: dict) -> str:
@@ -361,8 +376,9 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
             "claim-vs-evidence task: read its accuracy with that in mind.")
     lines += [
         "",
-        f"Setup: every run the same: {cfg['epochs']} epoch{'s' if cfg['epochs'] > 1 else ''}, "
-        f"batch {cfg['batch_size']}, AdamW "
+        "Setup: every run of a task the same: "
+        + ", ".join(f"{e} epoch{'s' if e > 1 else ''} ({t})" for t, e in task_epochs(cfg).items())
+        + f", batch {cfg['batch_size']}, AdamW "
         f"peak lr {cfg['learning_rate']:g}, {cfg['warmup_fraction']:.0%} linear warmup then "
         f"linear decay, weight decay {cfg['weight_decay']:g} (not on LayerNorm or biases), "
         f"clipping {cfg['clip_norm']:g}; {_seeds_text(cfg)}. bertpipe: "
@@ -419,6 +435,14 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
         lines.append(f"| `{task}` | {t['accuracy_none']} | {t['hf_accuracy_none']} | {diff:+.2f} "
                      f"| {'yes' if abs(diff) <= 1.0 else '**no**'} | {t['examples_per_s_none']} "
                      f"| {t['hf_examples_per_s_none']} | {t['examples_per_s_vs_hf_none']} |")
+        if "hf_accuracy_none_own_lr" in t:
+            own = t["accuracy_minus_hf_none_own_lr"]
+            lines.append(
+                f"| `{task}`, HF at lr {t['hf_learning_rate_own']:g} | {t['accuracy_none']} "
+                f"| {t['hf_accuracy_none_own_lr']} | {own:+.2f} "
+                f"| {'yes' if abs(own) <= 1.0 else '**no**'} | {t['examples_per_s_none']} "
+                f"| {t['hf_examples_per_s_none_own_lr']} | "
+                f"{t['examples_per_s_none'] / t['hf_examples_per_s_none_own_lr']:.3f} |")
     failed = final.get("failed_runs") or []
     if failed:
         lines += ["", f"Runs that did not complete ({len(failed)}): "

@@ -200,10 +200,11 @@ class TrainConfig:
     auto_freeze_interval: int = setting(0, """
         with `freeze: auto`: training steps between two looks at the gradients (0: 5% of the
         run's steps, at least 5); a block can freeze at the end of each interval""")
-    auto_freeze_percentile: float = setting(50.0, """
+    auto_freeze_percentile: float = setting(75.0, """
         with `freeze: auto`: the lowest trainable blocks freeze while their gradient-norm change
         over the last interval is at or below this percentile of all trainable blocks'
-        changes (50: AutoFreeze's median; higher freezes sooner), in (0, 100]""")
+        changes (higher freezes sooner; AutoFreeze's median, 50, froze too late and in too
+        many retraces to pay off in a 200-step run, benchmarks/README.md), in (0, 100]""")
     auto_freeze_min_trainable_blocks: int = setting(2, """
         with `freeze: auto`: the top N transformer blocks never freeze (nor the pooler and
         the head), >= 1""")
