@@ -50,7 +50,7 @@ Then ``benchmarks/RESULTS.md`` (its freezing section, between markers) and
 ``tasks`` maps each task to ``auto_speedup``, ``auto_accuracy_loss`` (accuracy of ``none``
 minus ``auto``, in points) and ``auto_final_trainable_blocks``.
 
-    make bench-freezing                                  # the whole study (~75 min, 2 cores)
+    make bench-freezing                                  # the whole study (~90 min, 2 cores)
     .venv/bin/python benchmarks/freezing.py --quick      # Rotten Tomatoes, 1 seed,
                                                          # none / last:2 / auto (~4 min)
     .venv/bin/python benchmarks/freezing.py --dry-run    # the plan and its time estimate
@@ -185,6 +185,7 @@ def bertpipe_child(spec: dict) -> dict:
     cfg = TrainConfig(freeze=spec["mode"], epochs=spec["epochs"], batch_size=spec["batch_size"],
                       seed=spec["seed"], mixed_precision=spec["precision"],
                       learning_rate=spec["learning_rate"], **spec.get("train_options", {}))
+    shutil.rmtree(spec["out"], ignore_errors=True)  # a killed run's folder: start afresh
     result = run_train(cfg, spec["encoder_dir"], spec["prep_dir"], spec["out"], verbose=0,
                        callbacks=[probe])
     examples = PreparedExamples.load(spec["prep_dir"])
@@ -547,8 +548,12 @@ def describe_machine() -> dict:
     try:
         commit = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=ROOT,
                                 capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT,
-                                    capture_output=True, text=True).stdout.strip())
+        # The study's own outputs do not count: the previous results file has just been
+        # moved aside when this is called.
+        own = ("benchmarks/freezing_runs", "benchmarks/RESULTS.md", "benchmarks/freezing.png")
+        status = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT,
+                                capture_output=True, text=True).stdout.splitlines()
+        dirty = any(not line[3:].startswith(own) for line in status if line.strip())
     except OSError:
         commit, dirty = "", False
     return {"cpu": cpu, "arch": platform.machine(), "cores": os.cpu_count(), "ram_gb": mem_gb,

@@ -30,6 +30,8 @@ from components.model.freezing import (AutoFreezeSettings, AutoFreezing, FreezeP
                                        GradualUnfreezing, auto_freeze_candidates,
                                        auto_freeze_interval, format_freeze_table, freeze_table,
                                        unfreezing_schedule, with_decisions)
+from components.train.backup_identity import (check_backup, forget_identity,
+                                               record_identity, run_identity)
 from components.train.callbacks import ProgressEvents, ResumeReporter, ThroughputLogger
 from components.train.data import load_split
 from components.train.precision import Precision, resolve_precision
@@ -225,6 +227,9 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     strategy = strategy or make_strategy()
     replicas, global_batch = strategy.num_replicas_in_sync, cfg.batch_size
     steps_per_epoch = math.ceil(_train_count(cfg, examples) / global_batch)
+    out, final_out = _output_folder(output_dir, strategy)
+    identity = run_identity(cfg, encoder_dir, preprocess_dir, examples, steps_per_epoch)
+    check_backup(f"{final_out}/backup", identity)  # another run's: refused before any work
 
     precision = resolve_precision(cfg.mixed_precision, EncoderInfo.load(encoder_dir))
     print(precision.describe(), flush=True)
@@ -251,7 +256,6 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
           flush=True)
 
     train_ds, eval_ds = make_datasets(cfg, examples, global_batch, num_workers(strategy))
-    out, final_out = _output_folder(output_dir, strategy)
     tf.io.gfile.makedirs(out)
     freezing = None
     if cfg.gradual_unfreeze:
@@ -270,10 +274,12 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
                                             for i, w in class_weight.items()), flush=True)
     if verbose is None:  # a progress bar on a terminal, one line per epoch in logs
         verbose = 1 if sys.stdout.isatty() else 2
+    record_identity(f"{final_out}/backup", identity, owns_files=out == final_out)
     fit = model.fit(train_ds, validation_data=eval_ds, epochs=cfg.epochs,
                     steps_per_epoch=steps_per_epoch, verbose=verbose, class_weight=class_weight,
                     callbacks=make_callbacks(cfg, out, f"{final_out}/backup", global_batch,
                                              steps_per_epoch, freezing, list(callbacks)))
+    forget_identity(f"{final_out}/backup", owns_files=out == final_out)
     history = {k: [float(x) for x in v] for k, v in fit.history.items()}
     # Evaluation and the exports run the encoder in float32: what is measured is what serves.
     encoder.set_encoder_dtype("float32")
