@@ -208,6 +208,12 @@ class TrainConfig:
     auto_freeze_min_trainable_blocks: int = setting(2, """
         with `freeze: auto`: the top N transformer blocks never freeze (nor the pooler and
         the head), >= 1""")
+    auto_freeze_min_progress: float = setting(0.1, """
+        with `freeze: auto`: no block freezes before the training loss over an interval is
+        this share below the loss of always predicting the train split's label frequencies
+        (ln of the classes under `balanced` weighting): before the model beats that prior,
+        gradients that stopped changing are stalled, not converged (on VitaminC auto froze at
+        step 40 and lost 6.4 points); 0 turns the gate off, in [0, 1)""")
     mixed_precision: str = setting("auto", """
         `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
         float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
@@ -238,6 +244,8 @@ class TrainConfig:
                  f"{self.auto_freeze_interval}")
         _require(0.0 < self.auto_freeze_percentile <= 100.0,
                  f"auto_freeze_percentile must be in (0, 100], got {self.auto_freeze_percentile}")
+        _require(0.0 <= self.auto_freeze_min_progress < 1.0,
+                 f"auto_freeze_min_progress must be in [0, 1), got {self.auto_freeze_min_progress}")
         _require(self.auto_freeze_min_trainable_blocks >= 1,
                  f"auto_freeze_min_trainable_blocks must be >= 1, got "
                  f"{self.auto_freeze_min_trainable_blocks}")

@@ -28,8 +28,9 @@ from components.model.bert_config import BertConfig
 from components.train.memory import check_before_training
 from components.model.freezing import (AutoFreezeSettings, AutoFreezing, FreezePlan,
                                        GradualUnfreezing, auto_freeze_candidates,
-                                       auto_freeze_interval, format_freeze_table, freeze_table,
-                                       unfreezing_schedule, with_decisions)
+                                       auto_freeze_interval, format_freeze_table,
+                                       freeze_table, label_prior_loss, unfreezing_schedule,
+                                       with_decisions)
 from components.train.backup_identity import (check_backup, forget_identity,
                                                record_identity, run_identity)
 from components.train.callbacks import ProgressEvents, ResumeReporter, ThroughputLogger
@@ -182,7 +183,8 @@ def make_report(cfg: TrainConfig, plan: FreezePlan, table: list[dict], trainable
 
 
 def make_auto_freezing(cfg: TrainConfig, plan: FreezePlan, encoder, steps_per_epoch: int,
-                       out: str, backup_dir: str, owns_files: bool = True) -> AutoFreezing:
+                       out: str, backup_dir: str, per_label: dict[str, int],
+                       owns_files: bool = True) -> AutoFreezing:
     """``freeze: auto``'s callback: the rule's settings resolved for this run (which blocks
     may freeze, how often to look), decisions logged under ``out/logs`` and kept for a
     resume in ``backup_dir``. ``owns_files``: this worker writes and deletes that state."""
@@ -192,8 +194,12 @@ def make_auto_freezing(cfg: TrainConfig, plan: FreezePlan, encoder, steps_per_ep
         percentile=cfg.auto_freeze_percentile,
         candidates=auto_freeze_candidates(plan, [v.name for v in encoder.weights],
                                           cfg.auto_freeze_min_trainable_blocks),
-        warmup_steps=int(cfg.warmup_fraction * total_steps))
-    print(f"auto-freeze: every {settings.interval} steps after the warmup, "
+        warmup_steps=int(cfg.warmup_fraction * total_steps),
+        prior_loss=label_prior_loss(per_label, cfg.class_weighting == "balanced"),
+        min_progress=cfg.auto_freeze_min_progress)
+    gate = (f", once the training loss is {cfg.auto_freeze_min_progress:.0%} below the label "
+            f"prior's {settings.prior_loss:.3f}" if settings.min_progress > 0 else "")
+    print(f"auto-freeze: every {settings.interval} steps after the warmup{gate}, "
           f"{', '.join(settings.candidates)} may freeze, bottom up, when their gradient-norm "
           f"change is at or below percentile {cfg.auto_freeze_percentile:g} of the trainable "
           f"blocks' changes", flush=True)
@@ -264,7 +270,9 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
         freezing.prepare(model, strategy)
     elif plan.auto:
         freezing = make_auto_freezing(cfg, plan, encoder, steps_per_epoch, out,
-                                      f"{final_out}/backup", owns_files=out == final_out)
+                                      f"{final_out}/backup",
+                                      examples.splits["train"].per_label,
+                                      owns_files=out == final_out)
         freezing.prepare(model, strategy)
     class_weight = None
     if cfg.class_weighting == "balanced":

@@ -18,8 +18,9 @@ from components.config import ConfigError, TrainConfig
 from components.contracts import EncoderInfo, PreparedExamples, TrainingReport
 from components.freeze_spec import block_of
 from components.keras import keras
-from components.model.freezing import (auto_freeze_candidates, auto_freeze_interval,
-                                       blocks_to_freeze, plan_freezing)
+from components.model.freezing import (AutoFreezeSettings, AutoFreezing,
+                                       auto_freeze_candidates, auto_freeze_interval,
+                                       blocks_to_freeze, label_prior_loss, plan_freezing)
 from components.train.trainer import run_train
 
 LAYERS = [f"layer_{i}" for i in range(6)]
@@ -52,10 +53,90 @@ def test_candidates_floor_interval_and_bad_settings_are_one_line():
             (lambda: TrainConfig(freeze="auto", gradual_unfreeze=True), "use one of the two"),
             (lambda: TrainConfig(freeze="auto", auto_freeze_percentile=0), r"in \(0, 100\]"),
             (lambda: TrainConfig(freeze="auto", auto_freeze_min_trainable_blocks=0), ">= 1"),
-            (lambda: TrainConfig(freeze="auto", auto_freeze_interval=-1), "auto_freeze_interval")]:
+            (lambda: TrainConfig(freeze="auto", auto_freeze_interval=-1), "auto_freeze_interval"),
+            (lambda: TrainConfig(freeze="auto", auto_freeze_min_progress=1.0), r"in \[0, 1\)")]:
         with pytest.raises(ConfigError, match=message) as err:
             make()
         assert "\n" not in str(err.value)
+
+
+def test_label_prior_loss_is_the_entropy_of_the_train_labels():
+    assert label_prior_loss({"a": 50, "b": 50}) == pytest.approx(np.log(2))
+    assert label_prior_loss({"T": 50, "F": 30, "N": 20}) == pytest.approx(
+        -(0.5 * np.log(0.5) + 0.3 * np.log(0.3) + 0.2 * np.log(0.2)))
+    assert label_prior_loss({"T": 50, "F": 30, "N": 20}, balanced=True) == pytest.approx(
+        np.log(3))
+    assert label_prior_loss({"a": 10, "b": 0}) == 0.0  # one class: nothing to beat, no gate
+
+
+class _Weight:
+    def __init__(self, name):
+        self.name = name
+
+
+class _Encoder:
+    weights = [_Weight(n) for n in NAMES]
+
+    def set_trainable_names(self, names):
+        self.trainable = set(names)
+
+
+class _Probe:
+    """Gradient norms that keep changing by half each interval: every block qualifies at
+    the 100th percentile as soon as two intervals can be compared."""
+
+    def __init__(self, blocks):
+        self.blocks, self.looks = blocks, 0
+
+    def read_and_reset(self):
+        self.looks += 1
+        return {b: float(2 * 1.5 ** self.looks) ** 2 for b in self.blocks}
+
+
+class _Model:
+    def make_train_function(self, force=False):
+        return object()
+
+
+def drive(callback, losses, steps_per_epoch):
+    """Feeds ``losses`` (one per step) to the callback the way Keras logs them: the mean
+    since the epoch began."""
+    callback.set_model(_Model())
+    callback.on_train_begin()
+    for step, loss in enumerate(losses):
+        epoch, batch = divmod(step, steps_per_epoch)
+        if batch == 0:
+            callback.on_epoch_begin(epoch)
+            seen = []
+        callback.on_train_batch_begin(batch)
+        seen.append(loss)
+        callback.on_train_batch_end(batch, {"loss": float(np.mean(seen))})
+    callback.on_train_end()
+
+
+@pytest.mark.parametrize("min_progress, first_freeze", [(0.1, 8), (0.0, 4), (0.5, None)])
+def test_nothing_freezes_before_the_loss_beats_the_label_prior(tmp_path, capsys,
+                                                               min_progress, first_freeze):
+    """The loss sits at the prior (1.0) for 6 steps, then falls to 0.8 (20 % below): with the
+    gate at 10 % the first decision waits for the interval that ends at step 8, even though
+    the gradients qualified at step 4; without it, it is step 4; at 50 % never. Epochs of 5
+    steps check that the interval's loss is rebuilt across Keras' per-epoch running mean."""
+    plan = plan_freezing(NAMES, "auto", uses_pooler=False)
+    settings = AutoFreezeSettings(interval=2, percentile=100.0, candidates=["embeddings"],
+                                  prior_loss=1.0, min_progress=min_progress)
+    callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=5, total_steps=10,
+                            log_dir=str(tmp_path), state_file=str(tmp_path / "state.json"))
+    callback.probe = _Probe(callback.trainable_blocks())
+    callback._replicas = 1
+    drive(callback, [0.99] * 6 + [0.8] * 4, steps_per_epoch=5)
+    log = capsys.readouterr().out
+    if first_freeze is None:
+        assert callback.decisions == [] and "may freeze" not in log
+    else:
+        assert [(d.step, d.block) for d in callback.decisions] == [(first_freeze, "embeddings")]
+    if min_progress == 0.1:
+        assert "auto-freeze: step 8: training loss 0.800 is 20% below the label prior's " \
+               "1.000: blocks may freeze from now on" in log
 
 
 class StepSnapshots(keras.callbacks.Callback):
@@ -114,14 +195,14 @@ def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_fa
     """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. At
     the 100th percentile every candidate qualifies at the first comparison (step 4): the
     embeddings and blocks 0-3 freeze there, bottom up; layer_4 and layer_5 (the floor) never
-    do. (Which blocks a lower percentile picks, and in what stages, is the rule's own test;
+    do. The progress gate is off here (it has its own test). (Which blocks a lower percentile picks, and in what stages, is the rule's own test;
     a multi-worker run and float16 loss scaling were checked by hand.)"""
     snap = StepSnapshots(STEPS_PER_EPOCH)
     out = tmp_path_factory.mktemp("auto") / "train"
     cfg = TrainConfig(freeze="auto", pooling="mean", epochs=1, batch_size=16,
                       max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
                       auto_freeze_interval=2, auto_freeze_percentile=100.0,
-                      mixed_precision="float32")
+                      auto_freeze_min_progress=0.0, mixed_precision="float32")
     log = io.StringIO()
     with contextlib.redirect_stdout(log):
         result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out),
@@ -255,7 +336,7 @@ def test_a_resumed_run_keeps_the_decisions_made_before_the_kill(tiny6_encoder_di
     cfg = TrainConfig(freeze="auto", pooling="mean", epochs=2, batch_size=16,
                       max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
                       auto_freeze_interval=2, auto_freeze_percentile=100.0, checkpoint_steps=2,
-                      mixed_precision="float32")
+                      auto_freeze_min_progress=0.0, mixed_precision="float32")
     stop = InterruptAtFirstDecision(str(out / "backup" / "auto_freeze.json"))
     with pytest.raises(Interrupt):
         run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out), verbose=0,
