@@ -40,7 +40,9 @@ def image() -> str:
 def engine():
     import docker
 
-    client = docker.from_env()
+    # ``docker save`` of the 3.5 GB image is assembled before its first byte: docker-py's
+    # 60 s default read timeout ran out under load (podman, 2 busy cores).
+    client = docker.from_env(timeout=900)
     yield client
     client.close()
 
