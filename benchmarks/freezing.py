@@ -293,6 +293,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              f"{','.join(PEER_MODES)})")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs of every task (default: each task's, 200 steps)")
+    parser.add_argument("--batch-size", type=int, default=BATCH,
+                        help=f"batch size of every run, both sides (default: {BATCH})")
     parser.add_argument("--precision", default="auto", help="bertpipe's mixed_precision")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate of every run, bertpipe's and the peer's "
@@ -344,7 +346,7 @@ def study_config(args: argparse.Namespace) -> dict:
     return {"tasks": tasks, "modes": modes, "seeds": seeds, "peer_modes": peer,
             "all_seeds": all_seeds,
             "sizes": sizes, "epochs": {t: args.epochs or TASKS[t].epochs for t in tasks},
-            "batch_size": BATCH,
+            "batch_size": args.batch_size,
             "precision": args.precision,
             "learning_rate": args.learning_rate or defaults.learning_rate,
             "warmup_fraction": defaults.warmup_fraction, "weight_decay": defaults.weight_decay,
@@ -385,6 +387,7 @@ def is_official(config: dict) -> bool:
             and config["peer_modes"] == list(PEER_MODES) and config["epochs"] == {t: TASKS[t].epochs for t in TASKS}
             and config["all_seeds"] == list(ALL_SEEDS)
             and config["precision"] == "auto" and not config.get("train_options")
+            and config["batch_size"] == BATCH
             and config["learning_rate"] == TrainConfig().learning_rate
             and all(s["train_rows"] == TASKS[t].train_rows and s["eval_rows"] == TASKS[t].eval_rows
                     for t, s in config["sizes"].items()))
@@ -703,7 +706,7 @@ def main(argv: list[str]) -> int:
             base, own_rate = split_mode(mode)
             spec = {"side": side, "mode": base, "seed": seed,
                     "epochs": config["epochs"][task],
-                    "batch_size": BATCH, "precision": config["precision"],
+                    "batch_size": config["batch_size"], "precision": config["precision"],
                     "encoder_dir": encoder_dir, "prep_dir": data[task]["prep_dir"],
                     "out": str(workdir / "runs" / run["key"].replace("|", "_").replace(":", "")),
                     "keep_model": args.keep_models, "data_file": data[task]["peer_file"],
