@@ -63,7 +63,8 @@ def test_bad_config_fails_fast_with_one_line(args, expected, sentiment_csv, tmp_
 
 
 @pytest.mark.slow
-def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
+def test_preprocess_over_the_rejection_limit_exits_with_one_line(tiny_encoder_dir, tmp_path):
+    """(The tiny encoder's folder as --encoder: importing MiniLM twice cost half a minute.)"""
     from fixtures import sentiment_rows, write_csv
 
     data = write_csv(tmp_path / "messy.csv", sentiment_rows(20))
@@ -71,7 +72,7 @@ def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
         f.write(',pos,g1\n"No label",,g1\n"Odd label",meh,g1\n')
     out = tmp_path / "out"
     proc = bertpipe("preprocess", "--data-path", str(data), "--label-vocab", "neg,pos",
-                    "--output-dir", str(out))
+                    "--encoder", tiny_encoder_dir, "--output-dir", str(out))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("bertpipe:")]
@@ -80,7 +81,8 @@ def test_preprocess_over_the_rejection_limit_exits_with_one_line(tmp_path):
     assert len((out / "dead_letter.jsonl").read_text().splitlines()) == 3
 
     ok = bertpipe("preprocess", "--data-path", str(data), "--label-vocab", "neg,pos",
-                  "--max-rejected-fraction", "0.2", "--output-dir", str(tmp_path / "ok"))
+                  "--encoder", tiny_encoder_dir, "--max-rejected-fraction", "0.2",
+                  "--output-dir", str(tmp_path / "ok"))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "dead_letters=3 labels=neg,pos" in ok.stdout
 

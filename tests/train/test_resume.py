@@ -21,7 +21,7 @@ import pytest
 from components.evaluate.evaluator import run_evaluate
 
 ARGS = ["--freeze", "last:1", "--epochs", "3", "--batch-size", "8", "--max-train-examples",
-        "320", "--checkpoint-steps", "5", "--learning-rate", "3e-4", "--seed", "7"]
+        "320", "--checkpoint-steps", "15", "--learning-rate", "3e-4", "--seed", "7"]
 
 
 def train_command(minilm_dir, preprocessed, out: Path) -> list[str]:
