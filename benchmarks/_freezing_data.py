@@ -59,7 +59,7 @@ class Task:
     max_seq_length: int
     train_rows: int                 # the default subset sizes
     eval_rows: int
-    epochs: int                     # 200 training steps on both tasks at batch 32
+    epochs: int                     # at batch 32: Rotten Tomatoes 200 steps, VitaminC 400
     description: str
 
 
@@ -71,8 +71,9 @@ TASKS = {
                     "single sentences, split by movie"),
     "vitaminc": Task(
         "vitaminc", "evidence", "claim", "label", "title", "True,False,Neither", 128,
-        # One epoch over 6,400 rows: 2 epochs over 3,200 stayed at the majority label (0.511).
-        train_rows=6400, eval_rows=1000, epochs=1,
+        # One epoch over 12,800 rows (400 steps): 2 epochs over 3,200 stayed at the majority
+        # label (0.511), and one over 6,400 (200 steps) left it on only 2 seeds of 4.
+        train_rows=12800, eval_rows=1000, epochs=1,
         description="VitaminC fact verification (BIG-bench 1.0.0): evidence + claim pairs, "
                     "True / False / Neither, split by Wikipedia title"),
 }

@@ -4,13 +4,14 @@ For all-MiniLM-L6-v2 (L = 6 blocks), on two tasks (fixed subsets, ``_freezing_da
 
 - ``rotten_tomatoes``: single sentences, fresh / rotten, max length 64, 3,200 train / 1,000
   eval rows (200 steps over 2 epochs);
-- ``vitaminc``: evidence + claim pairs, True / False / Neither, max length 128, 6,400 train /
-  1,000 eval rows (200 steps, 1 epoch: 2 epochs over 3,200 rows stayed at the majority label);
+- ``vitaminc``: evidence + claim pairs, True / False / Neither, max length 128, 12,800 train /
+  1,000 eval rows (400 steps, 1 epoch: at 200 steps full fine-tuning left the majority label
+  on only some seeds);
 
 bertpipe's ``run_train`` fine-tunes with every freezing mode of the study: ``last:0`` ...
 ``last:6`` (0..6 trainable top blocks, embeddings frozen), ``none`` (full depth, embeddings
 trainable too) and ``auto`` (blocks freeze bottom up while it trains), all with the same
-steps (200: epochs as above), batch (32), learning rate and schedule (``TrainConfig``'s defaults otherwise:
+steps (per task: epochs as above), batch (32), learning rate and schedule (``TrainConfig``'s defaults otherwise:
 lr 2e-4, 10 % warmup then linear decay, AdamW with decay 0.01, clipping 1.0, mean pooling,
 length buckets of 16, ``mixed_precision=auto``). The peer (``_freezing_peer.py``:
 transformers ``BertForSequenceClassification`` on PyTorch, CPU, float32) fine-tunes the same
@@ -296,7 +297,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help=f"modes the Hugging Face peer runs ('' for none; default: "
                              f"{','.join(PEER_MODES)})")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs of every task (default: each task's, 200 steps)")
+                        help="epochs of every task (default: each task's: 200 or 400 steps)")
     parser.add_argument("--batch-size", type=int, default=BATCH,
                         help=f"batch size of every run, both sides (default: {BATCH})")
     parser.add_argument("--precision", default="auto", help="bertpipe's mixed_precision")
