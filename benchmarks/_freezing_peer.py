@@ -5,15 +5,18 @@ the plain PyTorch loop of the transformers docs, with bertpipe's hyper-parameter
 docs' learning rate): AdamW at bertpipe's peak learning rate, betas (0.9, 0.999), epsilon
 1e-7 (Keras' default), weight decay 0.01 except on LayerNorm weights and biases (as bertpipe
 excludes them), ``get_linear_schedule_with_warmup`` with 10 % warmup (the same curve as
-bertpipe's ``WarmupLinearDecay``), global-norm clipping 1.0, dropout 0.1, float32, the same
-epochs and batch size. Batches are shuffled with a seeded generator and tokenized on the fly
+bertpipe's ``WarmupLinearDecay``), global-norm clipping 1.0, dropout 0.1, the same epochs and
+batch size. Precision: ``bfloat16`` runs the forward pass and the loss under
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights, gradients and AdamW in float32), what
+the transformers docs advise for training on a CPU with native bfloat16 (``Trainer``'s
+``bf16=True, use_cpu=True``); ``float32`` none of it. Scoring runs in float32 either way. Batches are shuffled with a seeded generator and tokenized on the fly
 with ``padding=True`` (each batch padded to its longest example) and longest-first truncation
 to the task's max length, as bertpipe truncates pairs. ``last:N`` freezes the embeddings and
 the blocks below the top N (``requires_grad=False``).
 
 Differences that stay: the peer's head is its own (the pooler's tanh over ``[CLS]``, then
-dropout and a linear layer; bertpipe's is mean pooling, dropout, linear), and it trains in
-float32 on its own batch order.
+dropout and a linear layer; bertpipe's is mean pooling, dropout, linear), and it trains on its
+own batch order.
 
 Imports no TensorFlow: the parent hands it the texts and labels as JSON.
 """
@@ -50,7 +53,10 @@ def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> fl
 
 def run_peer(spec: dict) -> dict:
     """One peer run; ``spec``: data_file, hf_folder, mode, seed, threads, epochs, batch_size,
-    max_seq_length, learning_rate, warmup_fraction, weight_decay, clip_norm."""
+    max_seq_length, learning_rate, warmup_fraction, weight_decay, clip_norm, peer_precision
+    (``float32`` or ``bfloat16``)."""
+    import contextlib
+
     import torch
     import transformers
     from transformers import AutoTokenizer, BertForSequenceClassification
@@ -89,6 +95,14 @@ def run_peer(spec: dict) -> dict:
         return tokenizer([texts[j] for j in idx], second, padding=True,
                          truncation="longest_first", max_length=max_len, return_tensors="pt")
 
+    precision = spec.get("peer_precision", "float32")
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"peer_precision is float32 or bfloat16, not {precision!r}")
+
+    def autocast():
+        return (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bfloat16"
+                else contextlib.nullcontext())
+
     rng = np.random.default_rng(spec["seed"])
     model.train()
     epoch_s = []
@@ -98,7 +112,9 @@ def run_peer(spec: dict) -> dict:
         order = rng.permutation(len(texts))
         for i in range(0, len(order), batch_size):
             idx = order[i:i + batch_size]
-            out = model(**encode(idx), labels=torch.as_tensor(labels[idx], dtype=torch.long))
+            with autocast():
+                out = model(**encode(idx),
+                            labels=torch.as_tensor(labels[idx], dtype=torch.long))
             out.loss.backward()
             if spec["clip_norm"]:
                 torch.nn.utils.clip_grad_norm_(params, spec["clip_norm"])
@@ -121,7 +137,7 @@ def run_peer(spec: dict) -> dict:
             predictions.append(model(**batch).logits.argmax(-1).numpy())
     predicted = np.concatenate(predictions)
     return {
-        "status": "ok", "precision": "float32", "torch": torch.__version__,
+        "status": "ok", "precision": precision, "torch": torch.__version__,
         "transformers": transformers.__version__,
         "tensorflow_loaded": "tensorflow" in sys.modules,
         "trainable_blocks": top, "embeddings_trainable": spec["mode"] == "none",

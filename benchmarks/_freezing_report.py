@@ -320,6 +320,14 @@ def _seeds_text(cfg: dict) -> str:
             f"runs (the time budget)")
 
 
+def _peer_precision_text(runs: list[dict]) -> str:
+    """What the peer's runs trained in (recorded per run; sweeps before the option: float32)."""
+    found = sorted({r.get("precision") or "float32" for r in runs if r.get("side") == "hf"})
+    named = {"bfloat16": "bfloat16 autocast (its docs' advice on a CPU with native bfloat16)",
+             "float32": "float32"}
+    return " and ".join(named.get(p, p) for p in found) or "float32"
+
+
 def _short(commit: str, width: int = 72) -> str:
     return commit if len(commit) <= width else commit[:width - 1].rstrip() + "…"
 
@@ -387,8 +395,9 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
         "frozen; `last:0` = the whole encoder frozen, `last:6` = every block but not the "
         "embeddings), `none` everything, `auto` picks its depth while training. HF peer: "
         "`BertForSequenceClassification` from the same weights, the plain PyTorch loop with "
-        "bertpipe's hyper-parameters (the same lr and schedule, not the docs' 5e-5), float32, "
-        "dynamic padding, its own pooler head"
+        "bertpipe's hyper-parameters (the same lr and schedule, not the docs' 5e-5), "
+        + _peer_precision_text(runs or [])
+        + ", dynamic padding, its own pooler head"
         + ("; runs " + ", ".join(f"`{m}`" for m in cfg["peer_modes"]) if cfg["peer_modes"]
            else "; not run here") + ".",
         "",

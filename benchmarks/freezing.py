@@ -14,7 +14,8 @@ trainable too) and ``auto`` (blocks freeze bottom up while it trains), all with 
 steps (per task: epochs as above), batch (32), learning rate and schedule (``TrainConfig``'s defaults otherwise:
 lr 2e-4, 10 % warmup then linear decay, AdamW with decay 0.01, clipping 1.0, mean pooling,
 length buckets of 16, ``mixed_precision=auto``). The peer (``_freezing_peer.py``:
-transformers ``BertForSequenceClassification`` on PyTorch, CPU, float32) fine-tunes the same
+transformers ``BertForSequenceClassification`` on PyTorch, CPU; bfloat16 autocast where the CPU
+has native bfloat16, as its docs advise, else float32: ``--peer-precision``) fine-tunes the same
 weights on the same splits at full depth and at ``last:2``, with bertpipe's hyper-parameters,
 and once more at full depth at the learning rate its docs advise (``none@5e-05``: a peer
 mode ``MODE@LR`` overrides the peer's learning rate), its well-configured use.
@@ -301,6 +302,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=BATCH,
                         help=f"batch size of every run, both sides (default: {BATCH})")
     parser.add_argument("--precision", default="auto", help="bertpipe's mixed_precision")
+    parser.add_argument("--peer-precision", default="auto",
+                        choices=("auto", "float32", "bfloat16"),
+                        help="the peer's: bfloat16 autocast (as the transformers docs advise "
+                             "for CPU training) or float32; auto: bfloat16 where the CPU has "
+                             "native bfloat16 (default: %(default)s)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="peak learning rate of every run, bertpipe's and the peer's "
                              "(default: TrainConfig's)")
@@ -352,7 +358,7 @@ def study_config(args: argparse.Namespace) -> dict:
             "all_seeds": all_seeds,
             "sizes": sizes, "epochs": {t: args.epochs or TASKS[t].epochs for t in tasks},
             "batch_size": args.batch_size,
-            "precision": args.precision,
+            "precision": args.precision, "peer_precision": args.peer_precision,
             "learning_rate": args.learning_rate or defaults.learning_rate,
             "warmup_fraction": defaults.warmup_fraction, "weight_decay": defaults.weight_decay,
             "clip_norm": defaults.clip_norm, "pooling": defaults.pooling,
@@ -392,6 +398,7 @@ def is_official(config: dict) -> bool:
             and config["peer_modes"] == list(PEER_MODES) and config["epochs"] == {t: TASKS[t].epochs for t in TASKS}
             and config["all_seeds"] == list(ALL_SEEDS)
             and config["precision"] == "auto" and not config.get("train_options")
+            and config.get("peer_precision", "float32") == "auto"
             and config["batch_size"] == BATCH
             and config["learning_rate"] == TrainConfig().learning_rate
             and all(s["train_rows"] == TASKS[t].train_rows and s["eval_rows"] == TASKS[t].eval_rows
@@ -436,6 +443,17 @@ def split_mode(mode: str) -> tuple[str, float | None]:
     if not value > 0:
         raise SystemExit(f"mode {mode!r}: expected MODE@LR with a positive learning rate")
     return base, value
+
+
+def peer_precision(config: dict) -> str:
+    """The peer's precision for this sweep: ``auto`` is bfloat16 autocast on a CPU that computes
+    bfloat16 natively (the transformers docs' advice for CPU training), float32 elsewhere."""
+    from components.train.precision import cpu_bf16_flags
+
+    wanted = config.get("peer_precision", "float32")
+    if wanted == "auto":
+        return "bfloat16" if cpu_bf16_flags() else "float32"
+    return wanted
 
 
 def calibration_warning(config: dict, runs: list[dict]) -> str:
@@ -737,6 +755,7 @@ def main(argv: list[str]) -> int:
                     "hf_folder": hf_folder, "threads": os.cpu_count() or 1,
                     "max_seq_length": TASKS[task].max_seq_length,
                     "train_options": config["train_options"],
+                    "peer_precision": peer_precision(config),
                     **{k: config[k] for k in ("learning_rate", "warmup_fraction",
                                               "weight_decay", "clip_norm")}}
             if own_rate is not None:
