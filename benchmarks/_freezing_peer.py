@@ -9,9 +9,10 @@ bertpipe's ``WarmupLinearDecay``), global-norm clipping 1.0, dropout 0.1, the sa
 batch size. Precision: ``bfloat16`` runs the forward pass and the loss under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (weights, gradients and AdamW in float32), what
 the transformers docs advise for training on a CPU with native bfloat16 (``Trainer``'s
-``bf16=True, use_cpu=True``); ``float32`` none of it. Scoring runs in float32 either way. Batches are shuffled with a seeded generator and tokenized on the fly
-with ``padding=True`` (each batch padded to its longest example) and longest-first truncation
-to the task's max length, as bertpipe truncates pairs. ``last:N`` freezes the embeddings and
+``bf16=True, use_cpu=True``); ``float32`` none of it. Scoring runs in float32 either way.
+Batches are shuffled with a seeded generator and tokenized on the fly with ``padding=True``
+(each batch padded to its longest example) and longest-first truncation to the task's max
+length, as bertpipe truncates pairs. ``last:N`` freezes the embeddings and
 the blocks below the top N (``requires_grad=False``).
 
 Differences that stay: the peer's head is its own (the pooler's tanh over ``[CLS]``, then
