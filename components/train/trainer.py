@@ -196,13 +196,19 @@ def make_auto_freezing(cfg: TrainConfig, plan: FreezePlan, encoder, steps_per_ep
                                           cfg.auto_freeze_min_trainable_blocks),
         warmup_steps=int(cfg.warmup_fraction * total_steps),
         prior_loss=label_prior_loss(per_label, cfg.class_weighting == "balanced"),
-        min_progress=cfg.auto_freeze_min_progress)
+        min_progress=cfg.auto_freeze_min_progress,
+        embeddings_at_warmup=cfg.auto_freeze_embeddings_at_warmup)
+    blocks = list(settings.candidates)
+    early = ""
+    if settings.embeddings_at_warmup and "embeddings" in blocks:
+        blocks.remove("embeddings")
+        early = f"the embeddings freeze when the warmup ends (step {settings.warmup_steps}); "
     gate = (f", once the training loss is {cfg.auto_freeze_min_progress:.0%} below the label "
             f"prior's {settings.prior_loss:.3f}" if settings.min_progress > 0 else "")
-    print(f"auto-freeze: every {settings.interval} steps after the warmup{gate}, "
-          f"{', '.join(settings.candidates)} may freeze, bottom up, when their gradient-norm "
-          f"change is at or below percentile {cfg.auto_freeze_percentile:g} of the trainable "
-          f"blocks' changes", flush=True)
+    print(f"auto-freeze: {early}every {settings.interval} steps after the warmup{gate}, "
+          f"{', '.join(blocks) or 'nothing else'} may freeze, bottom up, when their "
+          f"gradient-norm change is at or below percentile {cfg.auto_freeze_percentile:g} of "
+          f"the trainable blocks' changes", flush=True)
     return AutoFreezing(encoder, plan, settings, steps_per_epoch, total_steps,
                         log_dir=f"{out}/logs", state_file=f"{backup_dir}/auto_freeze.json",
                         owns_files=owns_files)

@@ -114,29 +114,53 @@ def drive(callback, losses, steps_per_epoch):
     callback.on_train_end()
 
 
-@pytest.mark.parametrize("min_progress, first_freeze", [(0.1, 8), (0.0, 4), (0.5, None)])
+@pytest.mark.parametrize("min_progress, first_freeze", [(0.1, 10), (0.0, 4), (0.5, None)])
 def test_nothing_freezes_before_the_loss_beats_the_label_prior(tmp_path, capsys,
                                                                min_progress, first_freeze):
     """The loss sits at the prior (1.0) for 6 steps, then falls to 0.8 (20 % below): with the
-    gate at 10 % the first decision waits for the interval that ends at step 8, even though
-    the gradients qualified at step 4; without it, it is step 4; at 50 % never. Epochs of 5
-    steps check that the interval's loss is rebuilt across Keras' per-epoch running mean."""
+    gate at 10 % the first decision waits for the second interval in a row past it (steps
+    7-8, 9-10), even though the gradients qualified at step 4 and one lucky interval (step 3)
+    beat it; without the gate it is step 4; at 50 % never. Epochs of 5 steps check that the
+    interval's loss is rebuilt across Keras' per-epoch running mean."""
     plan = plan_freezing(NAMES, "auto", uses_pooler=False)
     settings = AutoFreezeSettings(interval=2, percentile=100.0, candidates=["embeddings"],
                                   prior_loss=1.0, min_progress=min_progress)
-    callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=5, total_steps=10,
+    callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=5, total_steps=12,
                             log_dir=str(tmp_path), state_file=str(tmp_path / "state.json"))
     callback.probe = _Probe(callback.trainable_blocks())
     callback._replicas = 1
-    drive(callback, [0.99] * 6 + [0.8] * 4, steps_per_epoch=5)
+    drive(callback, [0.99, 0.99, 0.7, 0.99, 0.99, 0.99] + [0.8] * 6, steps_per_epoch=5)
     log = capsys.readouterr().out
     if first_freeze is None:
         assert callback.decisions == [] and "may freeze" not in log
     else:
         assert [(d.step, d.block) for d in callback.decisions] == [(first_freeze, "embeddings")]
     if min_progress == 0.1:
-        assert "auto-freeze: step 8: training loss 0.800 is 20% below the label prior's " \
-               "1.000: blocks may freeze from now on" in log
+        assert "auto-freeze: step 10: training loss 0.800 is 20% below the label prior's " \
+               "1.000 (2 intervals in a row at 10% or more): blocks may freeze from now on" in log
+
+
+@pytest.mark.parametrize("min_progress, decided", [
+    (0.5, [(4, "embeddings", "warmup_end")]),
+    (0.0, [(4, "embeddings", "warmup_end"), (8, "layer_0", "grad_norm_change")])])
+def test_embeddings_freeze_when_the_warmup_ends_whatever_the_gate(tmp_path, capsys,
+                                                                  min_progress, decided):
+    """A 4-step warmup, looks every 2 steps, the loss at the prior throughout: the embeddings
+    freeze at step 4 with the gate shut (50 %); layer_0 waits for the gate and for two
+    intervals after the warmup to compare (steps 6 and 8)."""
+    plan = plan_freezing(NAMES, "auto", uses_pooler=False)
+    settings = AutoFreezeSettings(interval=2, percentile=100.0,
+                                  candidates=["embeddings", "layer_0"], warmup_steps=4,
+                                  prior_loss=1.0, min_progress=min_progress,
+                                  embeddings_at_warmup=True)
+    callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=5, total_steps=10,
+                            log_dir=str(tmp_path), state_file=str(tmp_path / "state.json"))
+    callback.probe = _Probe(callback.trainable_blocks())
+    callback._replicas = 1
+    drive(callback, [1.0] * 10, steps_per_epoch=5)
+    assert [(d.step, d.block, d.signal) for d in callback.decisions] == decided
+    assert "auto-freeze: step 4: embeddings frozen (warmup over after 4 steps)" in \
+        capsys.readouterr().out
 
 
 class StepSnapshots(keras.callbacks.Callback):
@@ -192,11 +216,12 @@ STEPS_PER_EPOCH = 6  # 96 examples at batch 16
 
 @pytest.fixture(scope="module")
 def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
-    """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. At
-    the 100th percentile every candidate qualifies at the first comparison (step 4): the
-    embeddings and blocks 0-3 freeze there, bottom up; layer_4 and layer_5 (the floor) never
-    do. The progress gate is off here (it has its own test). (Which blocks a lower percentile picks, and in what stages, is the rule's own test;
-    a multi-worker run and float16 loss scaling were checked by hand.)"""
+    """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. No
+    warmup: the embeddings freeze at the first look (step 2). At the 100th percentile every
+    candidate qualifies at the first comparison (step 4): blocks 0-3
+    freeze there, bottom up; layer_4 and layer_5 (the floor) never do. The progress gate is
+    off here (it has its own test). (Which blocks a lower percentile picks, and in what stages, is the rule's own
+    test; a multi-worker run and float16 loss scaling were checked by hand.)"""
     snap = StepSnapshots(STEPS_PER_EPOCH)
     out = tmp_path_factory.mktemp("auto") / "train"
     cfg = TrainConfig(freeze="auto", pooling="mean", epochs=1, batch_size=16,
@@ -216,12 +241,13 @@ def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
     assert result.replicas == 2
     order = ["embeddings", *LAYERS[:4]]
     assert [d.block for d in decisions] == order, log[-2000:]  # bottom up, then the floor
-    assert {d.step for d in decisions} == {4}
+    assert [d.step for d in decisions] == [2, 4, 4, 4, 4]
     steps = [d.step for d in decisions]
-    assert steps == sorted(steps) and all(d.step % 2 == 0 for d in decisions)
-    assert all(d.value <= d.threshold and d.signal == "grad_norm_change" for d in decisions)
+    assert [d.signal for d in decisions] == ["warmup_end"] + ["grad_norm_change"] * 4
+    assert all(d.value <= d.threshold for d in decisions)
     # the training log: one line per decision
-    for d in decisions:
+    assert "auto-freeze: step 2: embeddings frozen (warmup over after 0 steps)" in log
+    for d in decisions[1:]:
         assert f"auto-freeze: step {d.step}: {d.block} frozen (grad-norm change" in log
     # the report on disk, its table and history
     assert TrainingReport.load(out).freeze_decisions == decisions
@@ -335,7 +361,8 @@ def test_a_resumed_run_keeps_the_decisions_made_before_the_kill(tiny6_encoder_di
     out = tmp_path / "train"
     cfg = TrainConfig(freeze="auto", pooling="mean", epochs=2, batch_size=16,
                       max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
-                      auto_freeze_interval=2, auto_freeze_percentile=100.0, checkpoint_steps=2,
+                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
+                      checkpoint_steps=2,
                       auto_freeze_min_progress=0.0, mixed_precision="float32")
     stop = InterruptAtFirstDecision(str(out / "backup" / "auto_freeze.json"))
     with pytest.raises(Interrupt):
@@ -353,6 +380,8 @@ def test_a_resumed_run_keeps_the_decisions_made_before_the_kill(tiny6_encoder_di
     decisions = result.report.freeze_decisions
     # the decisions made before the kill come first, unchanged, and are not made again
     assert [d.describe() for d in decisions[:len(before)]] == before
+    # ... and it goes on deciding (Keras hands a resumed run numpy epochs: still saved as JSON)
+    assert len(decisions) > len(before)
     assert "auto-freeze: resumed at step" in again
     assert not any(line.removeprefix("auto-freeze: ") in before for line in again.splitlines())
     # the blocks frozen before the kill: as the backup had them, from the resume to the end
