@@ -289,16 +289,21 @@ def replace_section(results_md: Path, section: str) -> None:
 
 
 def load_results(path: Path) -> tuple[dict | None, list[dict]]:
-    """(the sweep's header line, its run lines; the last line per run key wins)."""
-    header, runs = None, {}
+    """(the sweep's header line, its run lines; the last line per run key wins). The
+    ``--resume`` lines go into the header's ``resumes``."""
+    header, runs, resumes = None, {}, []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         record = json.loads(line)
         if record.get("kind") == "sweep":
             header = record
+        elif record.get("kind") == "resume":
+            resumes.append(record)
         elif record.get("kind") == "run":
             runs[record["key"]] = record
+    if header is not None and resumes:
+        header = {**header, "resumes": resumes}
     return header, list(runs.values())
 
 
@@ -333,13 +338,43 @@ def _short(commit: str, width: int = 72) -> str:
 
 
 def _duration_min(header: dict, runs: list[dict]) -> float | None:
+    """The sweep's minutes, from its start to the end of its last run before any resume."""
     import datetime
 
-    ends = [r["finished"] for r in runs if r.get("finished")]
+    resumed = [r["started"] for r in header.get("resumes", [])]
+    ends = [r["finished"] for r in runs if r.get("finished")
+            and (not resumed or r["finished"] < min(resumed))]
     if not ends:
         return None
     start = datetime.datetime.fromisoformat(header["started"])
     return (datetime.datetime.fromisoformat(max(ends)) - start).total_seconds() / 60
+
+
+def _resume_lines(header: dict, runs: list[dict]) -> list[str]:
+    """One paragraph per ``--resume``: when, at which commit, which runs it redid."""
+    resumes = sorted(header.get("resumes", []), key=lambda r: r["started"])
+    lines = []
+    for i, resume in enumerate(resumes):
+        until = resumes[i + 1]["started"] if i + 1 < len(resumes) else "9999"
+        redone = [r for r in runs if resume["started"] <= r.get("finished", "") < until]
+        if not redone:
+            continue
+        by_task: dict[str, list[str]] = {}
+        for r in redone:
+            name = f"{'HF ' if r['side'] == 'hf' else ''}`{r['mode']}` seed {r['seed']}"
+            by_task.setdefault(r["task"], []).append(name)
+        machine = resume["machine"]
+        lines += [
+            f"Rerun with `--resume` on {resume['started'][:10]} at commit "
+            f"\"{_short(machine['commit'])}\""
+            + (" (with uncommitted changes)" if machine.get("dirty_tree") else "")
+            + f" on {machine['cores']} cores of \"{machine['cpu']}\" ("
+            + ", ".join(machine["bf16_flags"]) + ")"
+            + (f", 1-minute load average {resume['loadavg_start'][0]:.2f} at its start"
+               if resume.get("loadavg_start") else "") + ": "
+            + "; ".join(f"`{t}` " + ", ".join(names) for t, names in by_task.items())
+            + ". Every other row is the sweep's.", ""]
+    return lines
 
 
 def markdown(header: dict, summary: dict, final: dict, png_name: str,
@@ -364,6 +399,7 @@ def markdown(header: dict, summary: dict, final: dict, png_name: str,
         + (f"; {minutes:.0f} min from the start of the first run to the end of the last"
            if minutes else "")
         + f". `--report-only` re-renders this section and the plot from `{results_name}`.", "",
+        *_resume_lines(header, runs or []),
         "Data: fixed subsets drawn by `benchmarks/_freezing_data.py` (groups in a seeded order,"
         " each on the side the preprocess job's sha256 rule puts it, eval 20 %), preprocessed "
         "once by `run_preprocess`; every run trains and scores on the same TFRecords.", ""]

@@ -722,6 +722,12 @@ def main(argv: list[str]) -> int:
         if header is None or header.get("fingerprint") != fingerprint:
             raise SystemExit(f"--resume: {results} is another sweep's (other settings or data)")
         done = {r["key"]: r for r in old if r.get("status") == "ok"}
+        # Where the runs done now come from: the report names them apart from the sweep's.
+        with open(results, "a", encoding="utf-8") as f:
+            f.write(json.dumps({
+                "kind": "resume", "started": datetime.datetime.now().isoformat(timespec="seconds"),
+                "command": " ".join(["benchmarks/freezing.py", *argv]),
+                "machine": describe_machine(), "loadavg_start": list(os.getloadavg())}) + "\n")
     else:
         if results.exists():
             results.replace(results.with_suffix(".previous.jsonl"))
