@@ -218,9 +218,10 @@ class TrainConfig:
         step 50-90 of 200, benchmarks/README.md); 0 turns the gate off, in [0, 1)""")
     auto_freeze_embeddings_at_warmup: bool = setting(True, """
         with `freeze: auto`: the embeddings freeze when the learning-rate warmup ends,
-        before the gate opens (the study: full depth with frozen embeddings scored within 0.4
-        point of full fine-tuning on both tasks and ran 1.12-1.33x faster; the word-embedding
-        matrix is half of MiniLM's weights); false: they follow the blocks' rule""")
+        before the gate opens (the study: full depth with frozen embeddings scored -0.35 to
+        +0.5 point against full fine-tuning on both tasks over two sweeps and ran 1.12-1.33x
+        faster; the word-embedding matrix is half of MiniLM's weights); false: they follow
+        the blocks' rule""")
     mixed_precision: str = setting("auto", """
         `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
         float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
