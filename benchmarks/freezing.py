@@ -257,6 +257,9 @@ def run_in_process(spec: dict, log: Path) -> dict:
     and wall time. A failure is a result too (``status: failed`` and the log's last lines)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    # The previous run's files (its model, its backups) written out now, not by the kernel
+    # in the middle of this run's backups: that took 0.7-11 s of a run's train_s at random.
+    os.sync()
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child",

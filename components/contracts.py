@@ -312,16 +312,11 @@ class FreezeDecision:
     value: float
     threshold: float
 
-    SIGNALS: ClassVar[dict[str, str]] = {"grad_norm_change": "grad-norm change",
-                                         "warmup_end": "warmup over"}
+    SIGNALS: ClassVar[dict[str, str]] = {"grad_norm_change": "grad-norm change"}
 
     def describe(self) -> str:
-        """``step 120: layer_0 frozen (grad-norm change 0.8% <= 2.0%)``; for ``warmup_end``
-        (``value``: the warmup's steps) ``step 20: embeddings frozen (warmup over after 20
-        steps)``."""
+        """``step 120: layer_0 frozen (grad-norm change 0.8% <= 2.0%)``."""
         signal = self.SIGNALS.get(self.signal, self.signal)
-        if self.signal == "warmup_end":
-            return f"step {self.step}: {self.block} frozen ({signal} after {self.value:g} steps)"
         return (f"step {self.step}: {self.block} frozen ({signal} {100 * self.value:.1f}% <= "
                 f"{100 * self.threshold:.1f}%)")
 

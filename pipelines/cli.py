@@ -206,7 +206,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from components.train.trainer import run_train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    names, spec = encoder_variable_names(args.encoder_dir), FreezeSpec.parse(cfg.freeze)
+    names = encoder_variable_names(args.encoder_dir)
+    spec = FreezeSpec.parse(cfg.start_freeze())
     spec.frozen_names(names)
     if spec.auto:
         spec.auto_candidates(names, cfg.auto_freeze_min_trainable_blocks)

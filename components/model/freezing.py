@@ -119,12 +119,15 @@ class GradualUnfreezing(keras.callbacks.Callback):
 # gradient norms still growing, and the run lost 4.7 points; the loss never got 30% below the
 # prior there, while Rotten Tomatoes passed 30% by step 60 of 200.
 #
-# The embeddings are the exception (``embeddings_at_warmup``): they freeze at the first look
-# once the warmup is over, gate or not. The study measured full depth without them at -0.35
-# to +0.5 point of full fine-tuning on both tasks, 1.12-1.33x the speed: the word-embedding matrix
-# is half of MiniLM's weights, and AdamW updates all of it every step.
+# The embeddings are frozen from the start unless ``auto_freeze_embeddings`` is off
+# (``TrainConfig.start_freeze``: ``auto`` then trains as ``embeddings+auto``). The study
+# measured full depth without them at -0.35 to +0.5 point of full fine-tuning on both tasks,
+# 1.12-1.33x the speed: the word-embedding matrix is half of MiniLM's weights, and AdamW
+# updates all of it every step. Frozen from the first step rather than at the warmup's end,
+# the warmup's steps run at that speed too, and no retrace is spent on them (on VitaminC
+# tracing the step anew cost 4.5 s).
 
-AUTO_SIGNAL, WARMUP_SIGNAL = "grad_norm_change", "warmup_end"
+AUTO_SIGNAL = "grad_norm_change"
 GATE_INTERVALS = 2  # the progress gate wants this many intervals in a row past it
 AUTO_INTERVAL_SHARE, AUTO_MIN_INTERVAL = 0.05, 5
 
@@ -176,7 +179,7 @@ def _squared_norm(gradient) -> tf.Tensor:
         rows, index = tf.unique(gradient.indices)
         values = tf.math.unsorted_segment_sum(gradient.values, index, tf.size(rows))
         return tf.reduce_sum(tf.square(tf.cast(values, tf.float32)))
-    return tf.reduce_sum(tf.square(tf.cast(gradient, tf.float32)))
+    return 2.0 * tf.nn.l2_loss(tf.cast(gradient, tf.float32))  # one fused op: sum(g ** 2) / 2
 
 
 class GradientNormProbe:
@@ -222,7 +225,6 @@ class AutoFreezeSettings:
     warmup_steps: int = 0
     prior_loss: float = 0.0  # ``label_prior_loss`` of the train split (0: no gate)
     min_progress: float = 0.0  # the gate: interval loss <= (1 - min_progress) * prior_loss
-    embeddings_at_warmup: bool = False  # the embeddings freeze when the warmup is over
 
     def progress(self, loss: float) -> float:
         """How far below the label prior's loss ``loss`` is, as a share of it."""
@@ -266,11 +268,7 @@ class AutoFreezing(keras.callbacks.Callback):
         created mid-training, under any strategy) and hands the train step the probe."""
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
-        # Embeddings that freeze at the warmup's end decide nothing by their norm: not summed
-        # (their sparse gradient's sum cost about 90 ms of a 420 ms VitaminC step).
-        self.probe = GradientNormProbe(
-            [b for b in self.trainable_blocks()
-             if not (b == "embeddings" and self.settings.embeddings_at_warmup)], strategy)
+        self.probe = GradientNormProbe(self.trainable_blocks(), strategy)
         self._replicas = strategy.num_replicas_in_sync
         model.gradient_probe = self.probe
 
@@ -334,17 +332,15 @@ class AutoFreezing(keras.callbacks.Callback):
                   flush=True)
 
     def _look(self, step: int) -> None:
-        """The end of an interval: the embeddings once the warmup is over (if set), then this
-        interval's gradient norms against the previous interval's and the rule, once the
-        progress gate is open."""
+        """The end of an interval: this interval's gradient norms against the previous
+        interval's and the rule, once the progress gate is open."""
         sums = self.probe.read_and_reset()
         count, self._steps = self._steps, 0
         loss, self._loss_sum = self._loss_sum / max(count, 1), 0.0
         self._scalar("freezing/loss_progress", self.settings.progress(loss), step)
         self._check_gate(step, loss)
         trainable = self.trainable_blocks()
-        norms = {b: float(np.sqrt(sums[b] / (count * self._replicas))) for b in trainable
-                 if b in sums}
+        norms = {b: float(np.sqrt(sums[b] / (count * self._replicas))) for b in trainable}
         for block, norm in norms.items():
             self._scalar(f"grad_norm/{block}", norm, step)
         after_warmup = step - count >= self.settings.warmup_steps
@@ -355,26 +351,14 @@ class AutoFreezing(keras.callbacks.Callback):
                      if previous.get(b, 0.0) > 0.0}
         for block, rate in rates.items():
             self._scalar(f"grad_norm_change/{block}", rate, step)
-        decided = self._embeddings_at_warmup(step, trainable)
-        if decided:  # frozen now: not part of this look's percentile
-            rates.pop("embeddings", None)
+        decided = []
         if self._gate_open and rates:
-            candidates = [b for b in self.settings.candidates
-                          if b in trainable and b not in {d.block for d in decided}]
+            candidates = [b for b in self.settings.candidates if b in trainable]
             chosen, threshold = blocks_to_freeze(rates, candidates, self.settings.percentile)
-            decided += [FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
-                                       signal=AUTO_SIGNAL, value=rates[block],
-                                       threshold=threshold) for block in chosen]
+            decided = [FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
+                                      signal=AUTO_SIGNAL, value=rates[block],
+                                      threshold=threshold) for block in chosen]
         self._apply(step, decided)
-
-    def _embeddings_at_warmup(self, step: int, trainable: list[str]) -> list[FreezeDecision]:
-        """The embeddings' decision at the first look once the warmup is over (if set)."""
-        if not (self.settings.embeddings_at_warmup and step >= self.settings.warmup_steps
-                and "embeddings" in trainable and "embeddings" in self.settings.candidates):
-            return []
-        return [FreezeDecision(step=step, epoch=self._epoch + 1, block="embeddings",
-                               signal=WARMUP_SIGNAL, value=float(self.settings.warmup_steps),
-                               threshold=float(step))]
 
     def _apply(self, step: int, decided: list[FreezeDecision]) -> None:
         """Logs the decisions and freezes their blocks (one retrace for all of them)."""

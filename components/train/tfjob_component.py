@@ -22,7 +22,7 @@ def train_tfjob(encoder_model: Input[Model], examples: Input[Dataset], freeze: s
                 weight_decay: float, clip_norm: float, gradual_unfreeze: bool,
                 auto_freeze_interval: int, auto_freeze_percentile: float,
                 auto_freeze_min_trainable_blocks: int, auto_freeze_min_progress: float,
-                auto_freeze_embeddings_at_warmup: bool,
+                auto_freeze_embeddings: bool,
                 mixed_precision: str, xla: bool, bucket_width: int,
                 max_train_examples: int,
                 checkpoint_steps: int, seed: int,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import io
+import json
 
 import numpy as np
 import pytest
@@ -140,27 +141,32 @@ def test_nothing_freezes_before_the_loss_beats_the_label_prior(tmp_path, capsys,
                "1.000 (2 intervals in a row at 10% or more): blocks may freeze from now on" in log
 
 
-@pytest.mark.parametrize("min_progress, decided", [
-    (0.5, [(4, "embeddings", "warmup_end")]),
-    (0.0, [(4, "embeddings", "warmup_end"), (8, "layer_0", "grad_norm_change")])])
-def test_embeddings_freeze_when_the_warmup_ends_whatever_the_gate(tmp_path, capsys,
-                                                                  min_progress, decided):
-    """A 4-step warmup, looks every 2 steps, the loss at the prior throughout: the embeddings
-    freeze at step 4 with the gate shut (50 %); layer_0 waits for the gate and for two
-    intervals after the warmup to compare (steps 6 and 8)."""
+def test_auto_starts_with_the_embeddings_frozen_unless_told_otherwise():
+    assert TrainConfig(freeze="auto").start_freeze() == "embeddings+auto"
+    assert TrainConfig(freeze="blocks:1+auto").start_freeze() == "embeddings+blocks:1+auto"
+    for spec in ("first:1+auto", "last:4+auto", "embeddings+auto", "last:2", "none"):
+        assert TrainConfig(freeze=spec).start_freeze() == spec  # frozen already, or no auto
+    assert TrainConfig(freeze="auto", auto_freeze_embeddings=False).start_freeze() == "auto"
+    plan = plan_freezing(NAMES, TrainConfig(freeze="auto").start_freeze(), uses_pooler=False)
+    assert auto_freeze_candidates(plan, NAMES, 2) == LAYERS[:4]
+
+
+def test_decisions_after_a_resume_are_saved(tmp_path):
+    """After a resume Keras hands the callbacks numpy epochs: the state file stays JSON."""
     plan = plan_freezing(NAMES, "auto", uses_pooler=False)
-    settings = AutoFreezeSettings(interval=2, percentile=100.0,
-                                  candidates=["embeddings", "layer_0"], warmup_steps=4,
-                                  prior_loss=1.0, min_progress=min_progress,
-                                  embeddings_at_warmup=True)
+    settings = AutoFreezeSettings(interval=2, percentile=100.0, candidates=["layer_0"])
     callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=5, total_steps=10,
                             log_dir=str(tmp_path), state_file=str(tmp_path / "state.json"))
     callback.probe = _Probe(callback.trainable_blocks())
     callback._replicas = 1
-    drive(callback, [1.0] * 10, steps_per_epoch=5)
-    assert [(d.step, d.block, d.signal) for d in callback.decisions] == decided
-    assert "auto-freeze: step 4: embeddings frozen (warmup over after 4 steps)" in \
-        capsys.readouterr().out
+    callback.set_model(_Model())
+    callback.on_train_begin()
+    callback.on_epoch_begin(np.int64(1))  # resumed in the second epoch
+    for batch in range(5):
+        callback.on_train_batch_begin(np.int64(batch))
+        callback.on_train_batch_end(np.int64(batch), {"loss": np.float32(0.5)})
+    assert [(d.step, d.epoch, d.block) for d in callback.decisions] == [(8, 2, "layer_0")]
+    assert json.loads((tmp_path / "state.json").read_text())["decisions"][0]["epoch"] == 2
 
 
 class StepSnapshots(keras.callbacks.Callback):
@@ -216,12 +222,12 @@ STEPS_PER_EPOCH = 6  # 96 examples at batch 16
 
 @pytest.fixture(scope="module")
 def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
-    """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. No
-    warmup: the embeddings freeze at the first look (step 2). At the 100th percentile every
-    candidate qualifies at the first comparison (step 4): blocks 0-3
-    freeze there, bottom up; layer_4 and layer_5 (the floor) never do. The progress gate is
-    off here (it has its own test). (Which blocks a lower percentile picks, and in what stages, is the rule's own
-    test; a multi-worker run and float16 loss scaling were checked by hand.)"""
+    """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. The
+    embeddings are frozen from the start; no warmup. At the 100th percentile every candidate
+    qualifies at the first comparison (step 4): blocks 0-3 freeze there, bottom up; layer_4
+    and layer_5 (the floor) never do. The progress gate is off here (it has its own test).
+    (Which blocks a lower percentile picks, and in what stages, is the rule's own test; a
+    multi-worker run and float16 loss scaling were checked by hand.)"""
     snap = StepSnapshots(STEPS_PER_EPOCH)
     out = tmp_path_factory.mktemp("auto") / "train"
     cfg = TrainConfig(freeze="auto", pooling="mean", epochs=1, batch_size=16,
@@ -239,15 +245,17 @@ def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
     result, snap, out, log = auto_run
     decisions = result.report.freeze_decisions
     assert result.replicas == 2
-    order = ["embeddings", *LAYERS[:4]]
+    order = LAYERS[:4]
     assert [d.block for d in decisions] == order, log[-2000:]  # bottom up, then the floor
-    assert [d.step for d in decisions] == [2, 4, 4, 4, 4]
+    assert [d.step for d in decisions] == [4, 4, 4, 4]
     steps = [d.step for d in decisions]
-    assert [d.signal for d in decisions] == ["warmup_end"] + ["grad_norm_change"] * 4
+    assert [d.signal for d in decisions] == ["grad_norm_change"] * 4
     assert all(d.value <= d.threshold for d in decisions)
+    # the embeddings were frozen from the start, and the report says so
+    assert result.report.freeze == "embeddings+auto"
+    assert "auto-freeze: the embeddings are frozen from the start" in log
     # the training log: one line per decision
-    assert "auto-freeze: step 2: embeddings frozen (warmup over after 0 steps)" in log
-    for d in decisions[1:]:
+    for d in decisions:
         assert f"auto-freeze: step {d.step}: {d.block} frozen (grad-norm change" in log
     # the report on disk, its table and history
     assert TrainingReport.load(out).freeze_decisions == decisions
@@ -256,13 +264,14 @@ def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
         b: (f"frozen@{steps[i]}" if i < len(decisions) else "trainable")
         for i, b in enumerate(order)}
     assert status["layer_4"] == status["layer_5"] == "trainable"
+    assert status["embeddings"] == "frozen"
     trainable_blocks = result.history["trainable_blocks"]
-    assert trainable_blocks[-1] == 7 - len(decisions)
+    assert trainable_blocks[-1] == 6 - len(decisions)
     assert trainable_blocks == sorted(trainable_blocks, reverse=True)
     # TensorBoard: trainable blocks over steps never go up; a text per decision
     counts, texts = read_events(out)
     assert [counts[s] for s in sorted(counts)] == sorted(counts.values(), reverse=True)
-    assert counts[0] == 7 and counts[max(counts)] == 7 - len(decisions)
+    assert counts[0] == 6 and counts[max(counts)] == 6 - len(decisions)
     assert sorted(t for step in texts.values() for t in step) == sorted(
         d.describe() for d in decisions)
 
@@ -380,8 +389,6 @@ def test_a_resumed_run_keeps_the_decisions_made_before_the_kill(tiny6_encoder_di
     decisions = result.report.freeze_decisions
     # the decisions made before the kill come first, unchanged, and are not made again
     assert [d.describe() for d in decisions[:len(before)]] == before
-    # ... and it goes on deciding (Keras hands a resumed run numpy epochs: still saved as JSON)
-    assert len(decisions) > len(before)
     assert "auto-freeze: resumed at step" in again
     assert not any(line.removeprefix("auto-freeze: ") in before for line in again.splitlines())
     # the blocks frozen before the kill: as the backup had them, from the resume to the end
