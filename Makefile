@@ -2,7 +2,7 @@
 # `make test`: set up and run the test suite (includes a real end-to-end pipeline run).
 # `make test-fast`: the tests not marked slow (a tiny random BERT instead of MiniLM's weights).
 # `make test-image`: build the image (k8s/image.sh) and run the whole pipeline inside it.
-# `make bench-freezing`: the freezing-depth study (benchmarks/freezing.py, ~90 min on 2 cores with native bfloat16).
+# `make bench-freezing`: the freezing-depth study (benchmarks/freezing.py, ~75 min on 2 cores with native bfloat16).
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -52,7 +52,7 @@ Then ``benchmarks/RESULTS.md`` (its freezing section, between markers) and
 ``tasks`` maps each task to ``auto_speedup``, ``auto_accuracy_loss`` (accuracy of ``none``
 minus ``auto``, in points) and ``auto_final_trainable_blocks``.
 
-    make bench-freezing                                  # the whole study (~90 min, 2 cores)
+    make bench-freezing                                  # the whole study (~75 min, 2 cores)
     .venv/bin/python benchmarks/freezing.py --quick      # Rotten Tomatoes, 1 seed,
                                                          # none / last:2 / auto (~4 min)
     .venv/bin/python benchmarks/freezing.py --dry-run    # the plan and its time estimate

@@ -218,10 +218,10 @@ class TrainConfig:
         step 50-90 of 200, benchmarks/README.md); 0 turns the gate off, in [0, 1)""")
     auto_freeze_embeddings: bool = setting(True, """
         with `freeze: auto`: the embeddings are frozen from the first step, as in
-        `embeddings+auto` (the study: full depth with frozen embeddings scored -0.35 to +0.5
-        point against full fine-tuning on both tasks over two sweeps and ran 1.12-1.33x
-        faster; the word-embedding matrix is half of MiniLM's weights); false: they follow
-        the blocks' rule""")
+        `embeddings+auto` (the study, three sweeps: full depth without them scored -0.35 to
+        +0.5 point against full fine-tuning on Rotten Tomatoes and about a point below on
+        VitaminC, at 1.1-1.3x the speed; the word-embedding matrix is half of MiniLM's
+        weights); false: they follow the blocks' rule""")
     mixed_precision: str = setting("auto", """
         `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
         float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
