@@ -124,9 +124,9 @@ class GradualUnfreezing(keras.callbacks.Callback):
 # sweeps the study measured full depth without them at -0.35 to +0.5 point of full
 # fine-tuning on Rotten Tomatoes and about a point below it on VitaminC, 1.1-1.3x the speed:
 # the word-embedding matrix is half of MiniLM's weights, and AdamW updates all of it every
-# step. Frozen from the first step rather than at the warmup's end,
-# the warmup's steps run at that speed too, and no retrace is spent on them (on VitaminC
-# tracing the step anew cost 4.5 s).
+# step. Frozen from the first step rather than at the warmup's end, the warmup's steps run
+# at that speed too, and no retrace is spent on them (on VitaminC tracing the step anew cost
+# 4.5 s).
 
 AUTO_SIGNAL = "grad_norm_change"
 GATE_INTERVALS = 2  # the progress gate wants this many intervals in a row past it
