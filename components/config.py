@@ -173,9 +173,10 @@ class TrainConfig:
         extraction) | `embeddings` | `first:N` (the embeddings and the first N blocks) |
         `last:N` (only the last N blocks and the pooler train) | `blocks:I,J` |
         `include:REGEX` | `exclude:REGEX` (kept trainable), joined with `+`, e.g.
-        `embeddings+blocks:0,1` | `auto` (blocks freeze bottom up during training once their
-        gradients have settled, see `auto_freeze_*`; joins `embeddings`, `first:N`, `last:N`,
-        `blocks:…` as its start) (components/freeze_spec.py)""")
+        `embeddings+blocks:0,1` | `word_embeddings` (the word-embedding matrix only) | `auto`
+        (blocks freeze bottom up during training once their gradients have settled, see
+        `auto_freeze_*`; joins `embeddings`, `word_embeddings`, `first:N`, `last:N`, `blocks:…`
+        as its start) (components/freeze_spec.py)""")
     pooling: str = setting("mean", """
         how the token vectors become one: `pooled` (the encoder's pooler), `cls`, `mean` or
         `max` (mask-aware)""", choices=POOLINGS)
@@ -217,11 +218,13 @@ class TrainConfig:
         grew tenfold, and a gate at 10% lost 4.7 points; Rotten Tomatoes passes 30% by
         step 50-90 of 200, benchmarks/README.md); 0 turns the gate off, in [0, 1)""")
     auto_freeze_embeddings: bool = setting(True, """
-        with `freeze: auto`: the embeddings are frozen from the first step, as in
-        `embeddings+auto` (the study, three sweeps: full depth without them scored -0.35 to
-        +0.5 point against full fine-tuning on Rotten Tomatoes and about a point below on
-        VitaminC, at 1.1-1.3x the speed; the word-embedding matrix is half of MiniLM's
-        weights); false: they follow the blocks' rule""")
+        with `freeze: auto`: the embeddings are frozen from the first step, all of them for
+        single texts (`embeddings+auto`), the word-embedding matrix only for sentence pairs
+        (`word_embeddings+auto`: their position and token-type embeddings and LayerNorm train
+        until the lowest block freezes; frozen, VitaminC lost about a point, and MiniLM's two
+        token types start nearly equal). The matrix is half of MiniLM's weights, and AdamW
+        updates all of it every step: 1.1-1.3x the speed. False: the embeddings follow the
+        blocks' rule""")
     mixed_precision: str = setting("auto", """
         `auto`: bfloat16 on CPUs with AVX-512 BF16/AMX and GPUs of compute capability >= 8.0,
         float16 with loss scaling on older GPUs, float32 elsewhere; or `float32` (also
@@ -242,13 +245,16 @@ class TrainConfig:
         same output folder resumes from the last backup""")
     seed: int = setting(42, "seed of the shuffle, dropout and the head's initial weights")
 
-    def start_freeze(self) -> str:
+    def start_freeze(self, pairs: bool) -> str:
         """The freeze spec training starts from: ``freeze``, with the embeddings frozen too
-        under ``auto`` when ``auto_freeze_embeddings`` says so."""
+        under ``auto`` when ``auto_freeze_embeddings`` says so: for sentence ``pairs`` only
+        the word embeddings (the token types tell the two texts apart, and MiniLM's start
+        nearly equal), for single texts all of them (one token type, nothing to learn)."""
         spec = FreezeSpec.parse(self.freeze)
-        frozen_by_terms = any(name in ("embeddings", "first", "last") for name, _ in spec.terms)
+        frozen_by_terms = any(name in ("embeddings", "word_embeddings", "first", "last")
+                              for name, _ in spec.terms)
         if spec.auto and self.auto_freeze_embeddings and not frozen_by_terms:
-            return f"embeddings+{self.freeze}"
+            return f"{'word_embeddings' if pairs else 'embeddings'}+{self.freeze}"
         return self.freeze
 
     def __post_init__(self) -> None:

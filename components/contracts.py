@@ -312,10 +312,16 @@ class FreezeDecision:
     value: float
     threshold: float
 
-    SIGNALS: ClassVar[dict[str, str]] = {"grad_norm_change": "grad-norm change"}
+    SIGNALS: ClassVar[dict[str, str]] = {"grad_norm_change": "grad-norm change",
+                                         "with_block_above": "with the block above"}
 
     def describe(self) -> str:
-        """``step 120: layer_0 frozen (grad-norm change 0.8% <= 2.0%)``."""
+        """``step 120: layer_0 frozen (grad-norm change 0.8% <= 2.0%)``; a block frozen for
+        the one above it (``with_block_above``: its ``value`` and ``threshold`` are that
+        block's) says so."""
+        if self.signal == "with_block_above":
+            return (f"step {self.step}: {self.block} frozen (with the block above: "
+                    f"grad-norm change {100 * self.value:.1f}% <= {100 * self.threshold:.1f}%)")
         signal = self.SIGNALS.get(self.signal, self.signal)
         return (f"step {self.step}: {self.block} frozen ({signal} {100 * self.value:.1f}% <= "
                 f"{100 * self.threshold:.1f}%)")

@@ -6,6 +6,8 @@ Terms, joined with ``+`` (frozen sets are united, ``exclude`` is applied last):
     none            nothing frozen (full fine-tuning)
     all             the whole encoder frozen (feature extraction: only the head trains)
     embeddings      the embeddings frozen
+    word_embeddings the word-embedding matrix frozen (half of MiniLM's weights); position and
+                    token-type embeddings and the embeddings' LayerNorm stay trainable
     first:N         the embeddings and the first N transformer blocks frozen
     last:N          only the last N blocks (and the pooler) train; everything else frozen
     blocks:0,2,5    these transformer blocks frozen
@@ -17,8 +19,8 @@ Terms, joined with ``+`` (frozen sets are united, ``exclude`` is applied last):
 e.g. ``first:4``, ``embeddings+blocks:0,1``, ``last:2+exclude:layer_norm``. Blocks are read off
 variable names (``embeddings/…``, ``transformer/layer_{i}/…``, ``pooler/…``).
 
-``auto`` freezes nothing up front; joined with ``embeddings``, ``first:N``, ``last:N`` or
-``blocks:…`` it starts from their frozen set (``first:1+auto``). It decides whole blocks, so
+``auto`` freezes nothing up front; joined with ``embeddings``, ``word_embeddings``,
+``first:N``, ``last:N`` or ``blocks:…`` it starts from their frozen set (``first:1+auto``). It decides whole blocks, so
 it does not combine with ``include``/``exclude`` (they cut blocks apart), ``all`` (nothing
 left to decide) or ``none`` (say ``auto`` alone).
 """
@@ -32,14 +34,16 @@ from typing import Iterable
 from components.errors import ConfigError
 
 _LAYER = re.compile(r"(?:^|/)transformer/layer_(\d+)/")
-TERMS = ("none", "all", "embeddings", "first", "last", "blocks", "include", "exclude", "auto")
+TERMS = ("none", "all", "embeddings", "word_embeddings", "first", "last", "blocks", "include",
+         "exclude", "auto")
 # The terms ``auto`` combines with: their frozen set is where adaptive freezing starts.
-AUTO_STARTS = ("embeddings", "first", "last", "blocks")
+AUTO_STARTS = ("embeddings", "word_embeddings", "first", "last", "blocks")
 
 
 # bertpipe's names and TF Model Garden's (TF Hub / Kaggle BERT encoders) for the same blocks.
 _EMBEDDINGS = re.compile(r"(?:^|/)(?:embeddings|word_embeddings|position_embedding|"
                          r"type_embeddings)/")
+_WORD_EMBEDDINGS = re.compile(r"(?:^|/)word_embeddings(?:/|:|$)")
 _POOLER = re.compile(r"(?:^|/)(?:pooler|pooler_transform)/")
 
 
@@ -88,7 +92,7 @@ class FreezeSpec:
             if name not in TERMS:
                 raise ConfigError(f"freeze spec {spec!r}: unknown term {raw.strip()!r} "
                                   f"(known: {', '.join(TERMS)})")
-            if name in ("none", "all", "embeddings", "auto") and arg:
+            if name in ("none", "all", "embeddings", "word_embeddings", "auto") and arg:
                 raise ConfigError(f"freeze spec {spec!r}: {name!r} takes no argument")
             if name in ("first", "last"):
                 _int(arg, spec)
@@ -141,6 +145,12 @@ class FreezeSpec:
                 frozen |= set(names)
             elif name == "embeddings":
                 frozen |= in_blocks({"embeddings"})
+            elif name == "word_embeddings":
+                words = {n for n in in_blocks({"embeddings"}) if _WORD_EMBEDDINGS.search(n)}
+                if not words:
+                    raise ConfigError(f"freeze spec {self.text!r}: the encoder has no "
+                                      f"word_embeddings variable")
+                frozen |= words
             elif name in ("first", "last"):
                 n = int(arg)
                 if n > count:
@@ -168,14 +178,14 @@ class FreezeSpec:
 
     def auto_candidates(self, names: Iterable[str], min_trainable_blocks: int) -> list[str]:
         """The blocks ``auto`` may freeze, bottom up: the embeddings and the transformer blocks
-        below the top ``min_trainable_blocks`` that the other terms leave wholly trainable.
-        ConfigError when there are none."""
+        below the top ``min_trainable_blocks`` that the other terms leave trainable (the
+        embeddings in part, after ``word_embeddings``). ConfigError when there are none."""
         names = [n for n in names if block_of(n) != "other"]
         frozen = self.frozen_names(names)
         layers = [b for b in block_order(names) if b.startswith("layer_")]
         below_floor = layers[:max(len(layers) - min_trainable_blocks, 0)]
         candidates = [b for b in ["embeddings", *below_floor] if b in block_order(names)
-                      and not any(block_of(n) == b and n in frozen for n in names)]
+                      and any(block_of(n) == b and n not in frozen for n in names)]
         if not candidates:
             raise ConfigError(
                 f"freeze {self.text!r}: nothing left for 'auto' to freeze (the embeddings and "

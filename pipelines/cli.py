@@ -201,13 +201,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Only the train step, on an imported encoder and preprocessed examples. The same
     command serves every worker of a multi-worker job (TF_CONFIG) and resumes a killed run."""
+    from components.contracts import PreparedExamples
     from components.encoders.sources import encoder_variable_names
     from components.freeze_spec import FreezeSpec
     from components.train.trainer import run_train
 
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     names = encoder_variable_names(args.encoder_dir)
-    spec = FreezeSpec.parse(cfg.start_freeze())
+    pairs = PreparedExamples.load(args.examples_dir).is_pair
+    spec = FreezeSpec.parse(cfg.start_freeze(pairs))
     spec.frozen_names(names)
     if spec.auto:
         spec.auto_candidates(names, cfg.auto_freeze_min_trainable_blocks)

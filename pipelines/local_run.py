@@ -76,7 +76,8 @@ def validate(config: PipelineConfig, pipeline_root: str = "") -> None:
     from components.train.memory import check_before_training
 
     names = encoder_variable_names(config.encoder)
-    spec = FreezeSpec.parse(config.train.start_freeze())
+    start = config.train.start_freeze(config.data.is_pair)
+    spec = FreezeSpec.parse(start)
     spec.frozen_names(names)
     if spec.auto:
         spec.auto_candidates(names, config.train.auto_freeze_min_trainable_blocks)
@@ -85,7 +86,7 @@ def validate(config: PipelineConfig, pipeline_root: str = "") -> None:
     check_writable_folder(config.eval.blessed_root, "blessed_root")
     # One replica here; float32 unless asked otherwise (the train step checks again with the
     # precision it resolves, and per replica on a cluster).
-    check_before_training(encoder_bert_config(config.encoder), config.train.start_freeze(),
+    check_before_training(encoder_bert_config(config.encoder), start,
                           config.train.batch_size, config.data.max_seq_length,
                           config.train.mixed_precision)
 

@@ -34,6 +34,12 @@ def test_terms_and_composition():
                                                        "layer_1": 12, "layer_2": 12,
                                                        "layer_3": 12, "pooler": 2}
     assert frozen_blocks("include:intermediate") == {f"layer_{i}": 2 for i in range(4)}
+    # the word-embedding matrix alone: positions, token types and LayerNorm still train
+    assert FreezeSpec.parse("word_embeddings").frozen_names(NAMES) == {
+        n for n in NAMES if "word_embeddings" in n}
+    assert frozen_blocks("word_embeddings") == {"embeddings": 1}
+    assert frozen_blocks("word_embeddings+auto") == {"embeddings": 1}
+    assert frozen_blocks("word_embeddings+embeddings") == {"embeddings": 5}
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -119,16 +119,21 @@ class GradualUnfreezing(keras.callbacks.Callback):
 # gradient norms still growing, and the run lost 4.7 points; the loss never got 30% below the
 # prior there, while Rotten Tomatoes passed 30% by step 60 of 200.
 #
-# The embeddings are frozen from the start unless ``auto_freeze_embeddings`` is off
-# (``TrainConfig.start_freeze``: ``auto`` then trains as ``embeddings+auto``). Over three
-# sweeps the study measured full depth without them at -0.35 to +0.5 point of full
-# fine-tuning on Rotten Tomatoes and about a point below it on VitaminC, 1.1-1.3x the speed:
-# the word-embedding matrix is half of MiniLM's weights, and AdamW updates all of it every
-# step. Frozen from the first step rather than at the warmup's end, the warmup's steps run
-# at that speed too, and no retrace is spent on them (on VitaminC tracing the step anew cost
-# 4.5 s).
+# The word embeddings are frozen from the start unless ``auto_freeze_embeddings`` is off
+# (``TrainConfig.start_freeze``: ``auto`` then trains as ``word_embeddings+auto``): the
+# word-embedding matrix is half of MiniLM's weights, and AdamW updates all of it every step
+# (the study: full depth without it ran at 1.1-1.3x, within noise of full fine-tuning on
+# Rotten Tomatoes). The rest of the embeddings (positions, token types, their LayerNorm:
+# 0.2M weights) keeps training: frozen with the matrix, the study's sentence pairs (VitaminC)
+# lost about a point over 10 runs, and MiniLM's two token-type vectors start nearly equal
+# (cosine 0.94), so a pair task has them to learn. A block left partly trainable like that
+# is not judged by its own gradients: it freezes with the lowest block that does
+# (``with_block_above``), since a block below a frozen one would keep the backward pass
+# running through every frozen block above it. Frozen from the first step rather than at the
+# warmup's end, the matrix saves the warmup's steps too, and no retrace is spent on it.
 
 AUTO_SIGNAL = "grad_norm_change"
+RIDER_SIGNAL = "with_block_above"  # a partly frozen block, frozen with the block above it
 GATE_INTERVALS = 2  # the progress gate wants this many intervals in a row past it
 AUTO_INTERVAL_SHARE, AUTO_MIN_INTERVAL = 0.05, 5
 
@@ -258,6 +263,10 @@ class AutoFreezing(keras.callbacks.Callback):
         names = [w.name for w in encoder.weights if block_of(w.name) != "other"]
         self._members = {b: {n for n in names if block_of(n) == b} for b in block_order(names)}
         self._trainable = set(plan.trainable)
+        # Candidates that start partly frozen (the embeddings after ``word_embeddings``).
+        self._riders = {b for b in settings.candidates if b in self._members
+                        and self._members[b] & self._trainable
+                        and not self._members[b] <= self._trainable}
         self.decisions: list[FreezeDecision] = []
         self.probe: GradientNormProbe | None = None
         self._writer = None
@@ -355,10 +364,20 @@ class AutoFreezing(keras.callbacks.Callback):
         decided = []
         if self._gate_open and rates:
             candidates = [b for b in self.settings.candidates if b in trainable]
-            chosen, threshold = blocks_to_freeze(rates, candidates, self.settings.percentile)
-            decided = [FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
-                                      signal=AUTO_SIGNAL, value=rates[block],
-                                      threshold=threshold) for block in chosen]
+            judged = {b: r for b, r in rates.items() if b not in self._riders}
+            chosen, threshold = blocks_to_freeze(
+                judged, [b for b in candidates if b not in self._riders],
+                self.settings.percentile)
+            if chosen:  # the partly frozen blocks below the highest chosen one go with it
+                riders = [b for b in candidates[:candidates.index(chosen[-1])]
+                          if b in self._riders]
+                lowest = rates[chosen[0]]
+                decided = [FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
+                                          signal=RIDER_SIGNAL, value=lowest,
+                                          threshold=threshold) for block in riders]
+            decided += [FreezeDecision(step=step, epoch=self._epoch + 1, block=block,
+                                       signal=AUTO_SIGNAL, value=rates[block],
+                                       threshold=threshold) for block in chosen]
         self._apply(step, decided)
 
     def _apply(self, step: int, decided: list[FreezeDecision]) -> None:

@@ -121,7 +121,8 @@ def compile_classifier(cfg: TrainConfig, encoder_dir: str, examples: PreparedExa
     warmup-then-decay schedule; call inside the strategy's scope, with the precision policy
     set (under ``mixed_float16`` Keras adds dynamic loss scaling). Returns model, encoder
     layer and freeze plan."""
-    model, encoder, plan = build_classifier(encoder_dir, examples.num_labels, cfg.start_freeze(),
+    model, encoder, plan = build_classifier(encoder_dir, examples.num_labels,
+                                            cfg.start_freeze(examples.is_pair),
                                             cfg.pooling, cfg.dropout, cfg.seed,
                                             cfg.hidden_units, encoder_dtype)
     schedule = WarmupLinearDecay(cfg.learning_rate, total_steps,
@@ -198,8 +199,9 @@ def make_auto_freezing(cfg: TrainConfig, plan: FreezePlan, encoder, steps_per_ep
         prior_loss=label_prior_loss(per_label, cfg.class_weighting == "balanced"),
         min_progress=cfg.auto_freeze_min_progress)
     blocks = list(settings.candidates)
-    early = ("the embeddings are frozen from the start (auto_freeze_embeddings); "
-             if cfg.start_freeze() != cfg.freeze else "")
+    which = "word embeddings are" if "word_embeddings+" in plan.spec else "embeddings are"
+    early = (f"the {which} frozen from the start (auto_freeze_embeddings); "
+             if plan.spec != cfg.freeze else "")
     gate = (f", once the training loss is {cfg.auto_freeze_min_progress:.0%} below the label "
             f"prior's {settings.prior_loss:.3f}" if settings.min_progress > 0 else "")
     print(f"auto-freeze: {early}every {settings.interval} steps after the warmup{gate}, "
@@ -245,7 +247,8 @@ def run_train(cfg: TrainConfig, encoder_dir: str, preprocess_dir: str, output_di
     if not tf.config.list_physical_devices("GPU"):  # host memory; GPU memory is not modelled
         encoder_info = EncoderInfo.load(encoder_dir)
         check_before_training(BertConfig(**encoder_info.bert_config)
-                              if encoder_info.bert_config else None, cfg.start_freeze(),
+                              if encoder_info.bert_config else None,
+                              cfg.start_freeze(examples.is_pair),
                               math.ceil(global_batch / replicas), examples.max_seq_length,
                               precision.policy)
     keras.mixed_precision.set_global_policy(precision.policy)

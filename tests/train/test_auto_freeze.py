@@ -84,13 +84,16 @@ class _Encoder:
 
 class _Probe:
     """Gradient norms that keep changing by half each interval: every block qualifies at
-    the 100th percentile as soon as two intervals can be compared."""
+    the 100th percentile as soon as two intervals can be compared. Or ``norms``: one
+    ``{block: norm}`` per look, for intervals of 2 steps on 1 replica."""
 
-    def __init__(self, blocks):
-        self.blocks, self.looks = blocks, 0
+    def __init__(self, blocks, norms=None):
+        self.blocks, self.looks, self.norms = blocks, 0, norms
 
     def read_and_reset(self):
         self.looks += 1
+        if self.norms is not None:
+            return {b: 2 * n ** 2 for b, n in next(self.norms).items()}
         return {b: float(2 * 1.5 ** self.looks) ** 2 for b in self.blocks}
 
 
@@ -142,13 +145,54 @@ def test_nothing_freezes_before_the_loss_beats_the_label_prior(tmp_path, capsys,
 
 
 def test_auto_starts_with_the_embeddings_frozen_unless_told_otherwise():
-    assert TrainConfig(freeze="auto").start_freeze() == "embeddings+auto"
-    assert TrainConfig(freeze="blocks:1+auto").start_freeze() == "embeddings+blocks:1+auto"
-    for spec in ("first:1+auto", "last:4+auto", "embeddings+auto", "last:2", "none"):
-        assert TrainConfig(freeze=spec).start_freeze() == spec  # frozen already, or no auto
-    assert TrainConfig(freeze="auto", auto_freeze_embeddings=False).start_freeze() == "auto"
-    plan = plan_freezing(NAMES, TrainConfig(freeze="auto").start_freeze(), uses_pooler=False)
+    """All of them for single texts; the word-embedding matrix only for sentence pairs."""
+    for pairs, frozen in ((False, "embeddings"), (True, "word_embeddings")):
+        assert TrainConfig(freeze="auto").start_freeze(pairs) == f"{frozen}+auto"
+        assert TrainConfig(freeze="blocks:1+auto").start_freeze(pairs) == \
+            f"{frozen}+blocks:1+auto"
+        for spec in ("first:1+auto", "last:4+auto", "embeddings+auto", "word_embeddings+auto",
+                     "last:2", "none"):
+            assert TrainConfig(freeze=spec).start_freeze(pairs) == spec  # frozen, or no auto
+        assert TrainConfig(freeze="auto", auto_freeze_embeddings=False).start_freeze(
+            pairs) == "auto"
+    plan = plan_freezing(NAMES, TrainConfig(freeze="auto").start_freeze(False),
+                         uses_pooler=False)
     assert auto_freeze_candidates(plan, NAMES, 2) == LAYERS[:4]
+    plan = plan_freezing(NAMES, TrainConfig(freeze="auto").start_freeze(True),
+                         uses_pooler=False)
+    assert not plan.is_trainable(NAMES[0]) and plan.is_trainable(NAMES[1])
+    # the rest of the embeddings stays a candidate
+    assert auto_freeze_candidates(plan, NAMES, 2) == ["embeddings", *LAYERS[:4]]
+
+
+def test_partly_frozen_embeddings_freeze_with_the_block_above_them(tmp_path, capsys):
+    """After ``word_embeddings`` the rest of the embeddings is not judged by its own rate
+    (here far above the threshold, which would stop the bottom-up chain): it freezes with
+    the lowest block chosen, and not before one is."""
+    plan = plan_freezing(NAMES, "word_embeddings+auto", uses_pooler=False)
+    settings = AutoFreezeSettings(interval=2, percentile=30.0,
+                                  candidates=["embeddings", *LAYERS[:4]])
+    callback = AutoFreezing(_Encoder(), plan, settings, steps_per_epoch=10, total_steps=10,
+                            log_dir=str(tmp_path), state_file=str(tmp_path / "state.json"))
+    norms = iter([{"embeddings": 1.0, **{b: 1.0 for b in LAYERS}},  # step 2: no rates yet
+                  {"embeddings": 9.0, **{b: 1.0 for b in LAYERS}, "layer_0": 1.5},  # step 4
+                  {"embeddings": 1.0, "layer_0": 1.5, "layer_1": 1.0, "layer_2": 11.0,
+                   "layer_3": 11.0, "layer_4": 20.0, "layer_5": 20.0}])  # step 6
+    callback.probe = _Probe(callback.trainable_blocks(), norms)
+    callback._replicas = 1
+    drive(callback, [0.5] * 6, steps_per_epoch=10)
+    # Step 4: the blocks' rates are 50 % (layer_0) and 0 %: the threshold is 0 % and nothing
+    # freezes (the embeddings' 800 % is not counted). Step 6: 0, 0, 10, 10, 19 and 19 (x100 %)
+    # put it at 500 %: layers 0 and 1 freeze, and the embeddings with them.
+    decided = [(d.step, d.block, d.signal) for d in callback.decisions]
+    assert decided == [(6, "embeddings", "with_block_above"),
+                       (6, "layer_0", "grad_norm_change"), (6, "layer_1", "grad_norm_change")]
+    assert callback.trainable_blocks() == LAYERS[2:]
+    rider = callback.decisions[0]
+    assert (rider.value, rider.threshold) == (callback.decisions[1].value,
+                                              callback.decisions[1].threshold)
+    assert "step 6: embeddings frozen (with the block above: grad-norm change 0.0% <= " \
+        "500.0%)" in capsys.readouterr().out
 
 
 def test_decisions_after_a_resume_are_saved(tmp_path):
@@ -223,9 +267,10 @@ STEPS_PER_EPOCH = 6  # 96 examples at batch 16
 @pytest.fixture(scope="module")
 def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
     """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. The
-    embeddings are frozen from the start; no warmup. At the 100th percentile every candidate
-    qualifies at the first comparison (step 4): blocks 0-3 freeze there, bottom up; layer_4
-    and layer_5 (the floor) never do. The progress gate is off here (it has its own test).
+    embeddings are frozen from the start (single texts); no warmup. At the 100th percentile
+    every candidate qualifies at the first comparison (step 4): blocks 0-3 freeze there,
+    bottom up; layer_4 and layer_5 (the floor) never do. The progress gate is off here (it
+    has its own test).
     (Which blocks a lower percentile picks, and in what stages, is the rule's own test; a
     multi-worker run and float16 loss scaling were checked by hand.)"""
     snap = StepSnapshots(STEPS_PER_EPOCH)
@@ -256,7 +301,7 @@ def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
     assert "auto-freeze: the embeddings are frozen from the start" in log
     # the training log: one line per decision
     for d in decisions:
-        assert f"auto-freeze: step {d.step}: {d.block} frozen (grad-norm change" in log
+        assert f"auto-freeze: {d.describe()}" in log
     # the report on disk, its table and history
     assert TrainingReport.load(out).freeze_decisions == decisions
     status = {row["block"]: row["status"] for row in result.freeze_table}
