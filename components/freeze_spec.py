@@ -20,9 +20,9 @@ e.g. ``first:4``, ``embeddings+blocks:0,1``, ``last:2+exclude:layer_norm``. Bloc
 variable names (``embeddings/…``, ``transformer/layer_{i}/…``, ``pooler/…``).
 
 ``auto`` freezes nothing up front; joined with ``embeddings``, ``word_embeddings``,
-``first:N``, ``last:N`` or ``blocks:…`` it starts from their frozen set (``first:1+auto``). It decides whole blocks, so
-it does not combine with ``include``/``exclude`` (they cut blocks apart), ``all`` (nothing
-left to decide) or ``none`` (say ``auto`` alone).
+``first:N``, ``last:N`` or ``blocks:…`` it starts from their frozen set (``first:1+auto``).
+It decides whole blocks, so it does not combine with ``include``/``exclude`` (they cut
+blocks apart), ``all`` (nothing left to decide) or ``none`` (say ``auto`` alone).
 """
 
 from __future__ import annotations

@@ -343,6 +343,42 @@ def test_frozen_blocks_are_bit_identical_from_their_decision_on(auto_run):
                    for n in snap.values[last] if block_of(n) == block and n in snap.trainable[last])
 
 
+def test_partly_frozen_embeddings_train_then_freeze_with_block_0(
+        tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path):
+    """``word_embeddings+auto`` (where a pair task starts) under 2 replicas: the word matrix
+    never moves and gets no optimizer slot; positions, token types and the embeddings'
+    LayerNorm train until step 4, then freeze with blocks 0-3 and stay bit-identical."""
+    snap = StepSnapshots(STEPS_PER_EPOCH)
+    cfg = TrainConfig(freeze="word_embeddings+auto", pooling="mean", epochs=1, batch_size=16,
+                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
+                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
+                      auto_freeze_min_progress=0.0, mixed_precision="float32")
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir,
+                           str(tmp_path / "train"), strategy=two_cpu_strategy, verbose=0,
+                           callbacks=[snap])
+    decided = [(d.step, d.block, d.signal) for d in result.report.freeze_decisions]
+    assert decided == [(4, "embeddings", "with_block_above")] + [
+        (4, b, "grad_norm_change") for b in LAYERS[:4]], log.getvalue()[-2000:]
+    assert "auto-freeze: step 4: embeddings frozen (with the block above: " in log.getvalue()
+    assert result.report.freeze == "word_embeddings+auto"
+    last = max(snap.values)
+    embeddings = [n for n in snap.values[last]
+                  if block_of(n.removeprefix("opt/")) == "embeddings"]
+    words = [n for n in embeddings if "word_embeddings" in n]
+    rest = [n for n in embeddings if n not in words and not n.startswith("opt/")]
+    assert words == [n for n in words if not n.startswith("opt/")]  # no slots for the matrix
+    assert rest
+    for name in words:
+        assert np.array_equal(snap.values[0][name][0], snap.values[last][name][0])
+    moved = [n for n in rest if not np.array_equal(snap.values[0][n][0], snap.values[4][n][0])]
+    assert moved, "positions, token types and LayerNorm should train before step 4"
+    for name in embeddings:
+        for before, after in zip(snap.values[4][name], snap.values[last][name]):
+            assert np.array_equal(before, after), f"{name} changed after it froze at step 4"
+
+
 def test_retraced_train_step_watches_only_the_trainable_blocks(auto_run):
     result, snap, out, log = auto_run
     decided = {d.step: d.block for d in result.report.freeze_decisions}
