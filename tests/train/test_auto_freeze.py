@@ -264,6 +264,22 @@ def read_events(folder: str) -> tuple[dict[int, float], dict[int, list[str]]]:
 STEPS_PER_EPOCH = 6  # 96 examples at batch 16
 
 
+def train_auto(freeze: str, encoder_dir, prepared, out, strategy):
+    """One epoch (6 steps) of ``freeze`` under ``strategy``, looking every 2 steps, every
+    candidate qualifying (percentile 100), no warmup, no progress gate: (result, snapshots,
+    log)."""
+    snap = StepSnapshots(STEPS_PER_EPOCH)
+    cfg = TrainConfig(freeze=freeze, pooling="mean", epochs=1, batch_size=16,
+                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
+                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
+                      auto_freeze_min_progress=0.0, mixed_precision="float32")
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        result = run_train(cfg, encoder_dir, prepared.output_dir, str(out), strategy=strategy,
+                           verbose=0, callbacks=[snap])
+    return result, snap, log.getvalue()
+
+
 @pytest.fixture(scope="module")
 def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_factory):
     """One epoch (6 steps) of ``freeze: auto`` under 2 replicas, looking every 2 steps. The
@@ -273,17 +289,10 @@ def auto_run(tiny6_encoder_dir, preprocessed_tiny, two_cpu_strategy, tmp_path_fa
     has its own test).
     (Which blocks a lower percentile picks, and in what stages, is the rule's own test; a
     multi-worker run and float16 loss scaling were checked by hand.)"""
-    snap = StepSnapshots(STEPS_PER_EPOCH)
     out = tmp_path_factory.mktemp("auto") / "train"
-    cfg = TrainConfig(freeze="auto", pooling="mean", epochs=1, batch_size=16,
-                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
-                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
-                      auto_freeze_min_progress=0.0, mixed_precision="float32")
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir, str(out),
-                           strategy=two_cpu_strategy, verbose=0, callbacks=[snap])
-    return result, snap, str(out), log.getvalue()
+    result, snap, log = train_auto("auto", tiny6_encoder_dir, preprocessed_tiny, out,
+                                   two_cpu_strategy)
+    return result, snap, str(out), log
 
 
 def test_blocks_freeze_bottom_up_and_are_logged_everywhere(auto_run):
@@ -348,20 +357,12 @@ def test_partly_frozen_embeddings_train_then_freeze_with_block_0(
     """``word_embeddings+auto`` (where a pair task starts) under 2 replicas: the word matrix
     never moves and gets no optimizer slot; positions, token types and the embeddings'
     LayerNorm train until step 4, then freeze with blocks 0-3 and stay bit-identical."""
-    snap = StepSnapshots(STEPS_PER_EPOCH)
-    cfg = TrainConfig(freeze="word_embeddings+auto", pooling="mean", epochs=1, batch_size=16,
-                      max_train_examples=96, learning_rate=1e-3, warmup_fraction=0.0,
-                      auto_freeze_interval=2, auto_freeze_percentile=100.0,
-                      auto_freeze_min_progress=0.0, mixed_precision="float32")
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        result = run_train(cfg, tiny6_encoder_dir, preprocessed_tiny.output_dir,
-                           str(tmp_path / "train"), strategy=two_cpu_strategy, verbose=0,
-                           callbacks=[snap])
+    result, snap, log = train_auto("word_embeddings+auto", tiny6_encoder_dir, preprocessed_tiny,
+                                   tmp_path / "train", two_cpu_strategy)
     decided = [(d.step, d.block, d.signal) for d in result.report.freeze_decisions]
     assert decided == [(4, "embeddings", "with_block_above")] + [
-        (4, b, "grad_norm_change") for b in LAYERS[:4]], log.getvalue()[-2000:]
-    assert "auto-freeze: step 4: embeddings frozen (with the block above: " in log.getvalue()
+        (4, b, "grad_norm_change") for b in LAYERS[:4]], log[-2000:]
+    assert "auto-freeze: step 4: embeddings frozen (with the block above: " in log
     assert result.report.freeze == "word_embeddings+auto"
     last = max(snap.values)
     embeddings = [n for n in snap.values[last]
