@@ -39,6 +39,7 @@ apt_install() {
 
 podman_env() {
   mkdir -p "$PODMAN_DIR"
+  PODMAN_DIR=$(cd "$PODMAN_DIR" && pwd)  # absolute: the service runs from /
   cat >"$PODMAN_DIR/storage.conf" <<EOF
 [storage]
 driver = "overlay"
@@ -73,7 +74,10 @@ engine_up() {
   ENGINE=podman
   if ! curl -sf --unix-socket "$PODMAN_DIR/podman.sock" http://d/_ping >/dev/null 2>&1; then
     rm -f "$PODMAN_DIR/podman.sock"
-    setsid podman system service --time=0 "$DOCKER_HOST" >"$PODMAN_DIR/service.log" 2>&1 &
+    # From /: the service outlives this script and serves later callers; started in a folder
+    # that is then deleted (a CI clone), its containers fail ("conmon: Failed to get working
+    # directory").
+    (cd / && setsid podman system service --time=0 "$DOCKER_HOST" >"$PODMAN_DIR/service.log" 2>&1 &)
     for _ in $(seq 50); do
       curl -sf --unix-socket "$PODMAN_DIR/podman.sock" http://d/_ping >/dev/null 2>&1 && break
       sleep 0.2
