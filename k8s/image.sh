@@ -77,7 +77,8 @@ engine_up() {
     # From /: the service outlives this script and serves later callers; started in a folder
     # that is then deleted (a CI clone), its containers fail ("conmon: Failed to get working
     # directory").
-    (cd / && setsid podman system service --time=0 "$DOCKER_HOST" >"$PODMAN_DIR/service.log" 2>&1 &)
+    (cd / && exec setsid podman system service --time=0 "$DOCKER_HOST") \
+      >"$PODMAN_DIR/service.log" 2>&1 &
     for _ in $(seq 50); do
       curl -sf --unix-socket "$PODMAN_DIR/podman.sock" http://d/_ping >/dev/null 2>&1 && break
       sleep 0.2
