@@ -317,12 +317,18 @@ def _seeds_text(cfg: dict) -> str:
     seeds = cfg["seeds"]
     if len(seeds) == 1:
         return f"seed {seeds[0]}"
-    every = [m for m in cfg.get("all_seeds", []) if m.removeprefix("hf:") in
-             (cfg["peer_modes"] if m.startswith("hf:") else cfg["modes"])]
-    named = ", ".join(f"the peer's `{m[3:]}`" if m.startswith("hf:") else f"`{m}`"
-                      for m in every)
-    return (f"seeds {', '.join(map(str, seeds))} for {named}, seed {seeds[0]} for the other "
-            f"runs (the time budget)")
+    named = []
+    for entry in cfg.get("all_seeds", []):
+        task, _, mode = entry.rpartition("/")
+        if task and task not in cfg["tasks"]:
+            continue
+        peer = mode.startswith("hf:")
+        if mode.removeprefix("hf:") not in (cfg["peer_modes"] if peer else cfg["modes"]):
+            continue
+        text = f"the peer's `{mode[3:]}`" if peer else f"`{mode}`"
+        named.append(f"{text} on `{task}`" if task else text)
+    return (f"seeds {', '.join(map(str, seeds))} for {', '.join(named)}, seed {seeds[0]} for "
+            f"the other runs (the time budget)")
 
 
 def _peer_precision_text(runs: list[dict]) -> str:
