@@ -117,7 +117,8 @@ class GradualUnfreezing(keras.callbacks.Callback):
 # blocks: on VitaminC (400 steps) the gate at 10% opened at steps 220-320, the rule froze down
 # to two blocks within 60 steps while the loss was still falling and the lower blocks'
 # gradient norms still growing, and the run lost 4.7 points; the loss never got 30% below the
-# prior there, while Rotten Tomatoes passed 30% by step 60 of 200.
+# prior there, while Rotten Tomatoes passed 30% at steps 60-110 of 200 (at 110 in its second
+# epoch, on texts seen once already).
 #
 # The embeddings are frozen from the start unless ``auto_freeze_embeddings`` is off
 # (``TrainConfig.start_freeze``): for single texts all of them (``embeddings+auto``), for
