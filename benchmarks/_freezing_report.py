@@ -320,19 +320,24 @@ def _peer_verdict(points: float) -> str:
     return "yes" if points >= -1.0 else "**no**"
 
 
+def split_all_seeds_entry(entry: str) -> tuple[str, str, str]:
+    """An ``--all-seeds`` entry (``MODE``, ``hf:MODE``, ``TASK/...``) as (task or "", side,
+    mode)."""
+    task, _, run = entry.rpartition("/")
+    return (task, "hf", run[3:]) if run.startswith("hf:") else (task, "bertpipe", run)
+
+
 def _seeds_text(cfg: dict) -> str:
     seeds = cfg["seeds"]
     if len(seeds) == 1:
         return f"seed {seeds[0]}"
     named = []
     for entry in cfg.get("all_seeds", []):
-        task, _, mode = entry.rpartition("/")
-        if task and task not in cfg["tasks"]:
+        task, side, mode = split_all_seeds_entry(entry)
+        if (task and task not in cfg["tasks"]) or mode not in (
+                cfg["peer_modes"] if side == "hf" else cfg["modes"]):
             continue
-        peer = mode.startswith("hf:")
-        if mode.removeprefix("hf:") not in (cfg["peer_modes"] if peer else cfg["modes"]):
-            continue
-        text = f"the peer's `{mode[3:]}`" if peer else f"`{mode}`"
+        text = f"the peer's `{mode}`" if side == "hf" else f"`{mode}`"
         named.append(f"{text} on `{task}`" if task else text)
     return (f"seeds {', '.join(map(str, seeds))} for {', '.join(named)}, seed {seeds[0]} for "
             f"the other runs (the time budget)")

@@ -383,9 +383,8 @@ def check_all_seeds(entries: list[str], modes: list[str], peer: list[str]) -> No
     """Refuses an ``--all-seeds`` entry that names no run of the study (a typo would
     otherwise quietly run it with one seed)."""
     for entry in entries:
-        task, _, run = entry.rpartition("/")
-        known = run in modes or (run.startswith("hf:") and run[3:] in peer)
-        if (task and task not in TASKS) or not known:
+        task, side, mode = report.split_all_seeds_entry(entry)
+        if (task and task not in TASKS) or mode not in (peer if side == "hf" else modes):
             raise SystemExit(f"--all-seeds {entry!r}: expected MODE, hf:MODE or TASK/MODE with "
                              f"a mode of this study ({', '.join(modes)}; the peer's: "
                              f"{', '.join(peer) or 'none'}) and a task of {', '.join(TASKS)}")
