@@ -125,9 +125,17 @@ build() {
   local opts=(); [ "$ENGINE" = podman ] && opts=(--pull=never)
   local ca=${PIP_CERT:-${REQUESTS_CA_BUNDLE:-${SSL_CERT_FILE:-}}}
   [ -n "$ca" ] && [ -s "$ca" ] && opts+=(--secret "id=pip_ca,src=$ca")
+  local previous; previous=$($ENGINE image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
   $ENGINE build --network host "${opts[@]}" --build-arg "BASE_IMAGE=$base" \
     --build-arg "TF_EXTRA=${TF_EXTRA:-}" -t "$tag" . >&2
   log "built $tag in $((SECONDS - start)) s"
+  # The image the new tag replaced is left untagged (~3 GB each time); the build stages stay,
+  # they are the layer cache. A container still using it keeps it.
+  if [ -n "$previous" ] \
+      && [ "$previous" != "$($ENGINE image inspect --format '{{.Id}}' "$tag")" ]; then
+    $ENGINE image rm "$previous" >/dev/null 2>&1 \
+      && log "removed the image $tag replaced ($(cut -c1-12 <<<"${previous#sha256:}"))" || true
+  fi
   describe "$tag"
   echo "export DOCKER_HOST=$DOCKER_HOST"
 }
