@@ -39,13 +39,14 @@ def _error(path: str, line: int, reason: str, raw: str) -> dict[str, Any]:
 
 
 def over_cap(max_field_chars: int, column: str | None = None, size: int | None = None) -> str:
-    """The dead-letter reason of a row with a field over the cap (the column and size when
-    known: csv's own limit stops a record before it has either)."""
+    """The dead-letter reason of a row with a field over the cap, worded alike whichever check
+    caught it (the column and size when known: csv's own limit, process-wide and at least the
+    cap + 1, so raised by any earlier job in the process, stops a record before it has either)."""
     if column is None:
         what = f"a field is over max_field_chars ({max_field_chars:,} characters)"
     else:
         what = (f"field {column!r} has {size:,} characters, over max_field_chars "
-                f"({max_field_chars:,})")
+                f"({max_field_chars:,} characters)")
     return f"{what}: raise --max-field-chars to read such rows"
 
 
