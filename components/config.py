@@ -113,7 +113,8 @@ class DataConfig:
         dead letter, whose reason names this setting""")
     beam_options: str = setting("", """
         standard Beam pipeline flags for the preprocess job, passed through unchanged, e.g.
-        `--runner=DataflowRunner --project=...` (empty: the DirectRunner)""")
+        `--runner=DataflowRunner --project=...` (no `--runner`: Beam's in-process runner,
+        never the Prism binary Beam's DirectRunner would fetch from GitHub at run time)""")
     slice_column: str = setting("", """
         a column carried into the examples; evaluation also reports metrics per value of it
         (e.g. a domain or source column)""")

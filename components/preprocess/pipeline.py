@@ -52,6 +52,7 @@ from components.pinned_wheels import sha256_of
 from components.preprocess.datasets import resolve_data_path
 from components.preprocess.examples import serialize_examples
 from components.preprocess.rows import DEFAULT_MAX_FIELD_CHARS, iter_records, read_header
+from components.preprocess.runner import default_runner
 from components.preprocess.stats import SplitStats
 from components.text.wordpiece import MAX_CHARS_PER_WORD
 
@@ -488,7 +489,7 @@ def run_preprocess(data: DataConfig, encoder_dir: str, output_dir: str) -> Prepr
     options = PipelineOptions(shlex.split(data.beam_options))
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
-    with beam.Pipeline(options=options) as p:
+    with beam.Pipeline(runner=default_runner(options), options=options) as p:
         encoded = (p | "Read" >> ReadRows(files, data.max_field_chars)
                    | "Encode" >> EncodeRows(data, info.vocab_file, info.do_lower_case))
         summary = encoded[SUMMARY]

@@ -114,3 +114,35 @@ def test_config_problems_fail_before_the_job(tiny_encoder_dir, sentiment_csv, tm
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         run_preprocess(DataConfig(**params), tiny_encoder_dir, str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_in_process_and_leaves_no_temp_files(tiny_encoder_dir, tmp_path, monkeypatch):
+    """No ``--runner``: Beam's in-process runner, never Prism (a binary Beam's DirectRunner
+    would fetch from GitHub at run time), and nothing left in TMPDIR."""
+    import tempfile
+
+    from apache_beam.runners.portability import prism_runner
+
+    tried = []
+    monkeypatch.setattr(prism_runner.PrismRunner, "run_pipeline",
+                        lambda self, *a, **k: tried.append(a) or (_ for _ in ()).throw(
+                            RuntimeError("no Prism here")))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    path = write_csv(tmp_path / "rows.csv", sentiment_rows(40))
+    result = run_preprocess(DataConfig(data_path=str(path), max_seq_length=16), tiny_encoder_dir,
+                            str(tmp_path / "out"))
+    assert sum(v["count"] for v in result.metadata["splits"].values()) == 40
+    assert tried == []
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def test_an_explicit_runner_is_beams_choice():
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+
+    from components.preprocess.runner import default_runner
+
+    assert isinstance(default_runner(PipelineOptions([])), FnApiRunner)
+    assert default_runner(PipelineOptions(["--runner=DirectRunner"])) is None
