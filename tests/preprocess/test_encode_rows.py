@@ -4,12 +4,14 @@ in-memory records: Beam's ``TestPipeline`` and ``assert_that``, no files, no enc
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from tensorflow.core.example import example_pb2
 
 from components.config import DataConfig
 from components.preprocess.pipeline import EncodeRows, SummarizeSplits, split_of
+from components.preprocess.runner import default_runner
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "good", "bad", "film", "movie", "."]
 
@@ -37,7 +39,9 @@ def test_encode_rows_splits_labels_and_dead_letters(tmp_path):
     splits = {k: split_of(k, 0.5) for k in ("k1", "k2", "k3", "k4")}
     labels = {"k1": 1, "k2": 0, "k3": 1, "k4": 0}
     records = _records()
-    with TestPipeline() as p:  # lists as ReadRows emits them; every row of the second rejected
+    # The job's own runner: Beam's default would try to fetch the Prism binary from GitHub.
+    with TestPipeline(runner=default_runner(PipelineOptions())) as p:
+        # lists as ReadRows emits them; every row of the second rejected
         out = (p | beam.Create([records[:4], records[4:]])
                | EncodeRows(data, str(vocab), do_lower_case=True))
         assert_that(out["labels"], equal_to([["neg", "pos"]]), label="Labels")
