@@ -37,7 +37,8 @@ Recorded per run (a JSON line in the results file, so a broken sweep can be resu
   ``auto`` whatever it does to pick its depth, retracing included) minus the validation
   passes Keras runs after each epoch; not included: process start-up, loading the encoder,
   saving the model, scoring. Peer: its training loop, on-the-fly tokenization included.
-  ``auto_speedup`` = ``train_s`` of ``none`` / ``train_s`` of ``auto``.
+  ``auto_speedup`` = ``train_s`` of ``none`` / ``train_s`` of ``auto``, each the median over
+  the seeds (timings move with the shared machine, not the seed; accuracy is the mean).
 - ``examples_per_s`` and ``step_s``: training examples (steps x batch) over the time spent in
   training batches (each epoch from its start to the end of its last batch: tracing
   included; validation, checkpoints excluded). The step-time ratio against ``none`` is shown
